@@ -1,0 +1,1 @@
+"""The git layer: the only code that starts processes. It never imports aiohttp."""

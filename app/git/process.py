@@ -1,0 +1,180 @@
+"""Starting git: a fixed environment, argv lists, small outputs read whole, big ones streamed.
+
+Server-wide git configuration travels in the environment (`GIT_CONFIG_COUNT`/`KEY_n`/
+`VALUE_n`), so every repository gets the same policy and none can bring its own hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Legacy object quirks that real histories contain; everything else fsck finds is refused.
+_RELAXED_FSCK_IDS = ("badTimezone", "zeroPaddedFilemode", "missingSpaceBeforeDate")
+
+
+class GitError(Exception):
+    """git exited non-zero where the caller expected success."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: bytes):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr.decode("utf-8", "replace").strip()
+        super().__init__(f"git {' '.join(self.argv[:3])} exited {returncode}: {self.stderr[:300]}")
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    """What every git process started by the server shares."""
+
+    git_bin: str
+    home: Path
+    hooks_path: Path
+    max_push_bytes: int
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def config_pairs(self) -> list[tuple[str, str]]:
+        pairs = [
+            ("core.hooksPath", str(self.hooks_path)),
+            ("core.fsync", "committed,reference"),
+            ("receive.fsckObjects", "true"),
+            ("receive.maxInputSize", str(self.max_push_bytes)),
+            # Keep pushed packs: exploding them into loose objects is most of a push's
+            # time on big blobs. Background maintenance compacts later.
+            ("receive.unpackLimit", "1"),
+            ("receive.denyNonFastForwards", "false"),
+            ("http.getanyfile", "false"),
+            ("http.uploadpack", "true"),
+            ("uploadpack.allowFilter", "true"),
+            ("uploadpack.allowAnySHA1InWant", "false"),
+            ("gc.autoDetach", "true"),
+            ("safe.directory", "*"),
+        ]
+        pairs += [(f"receive.fsck.{msg_id}", "ignore") for msg_id in _RELAXED_FSCK_IDS]
+        pairs += [(f"fsck.{msg_id}", "ignore") for msg_id in _RELAXED_FSCK_IDS]
+        return pairs
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """An allow-listed environment: never the server's own (it holds secrets)."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_NO_REPLACE_OBJECTS": "1",
+        }
+        pairs = self.config_pairs()
+        env["GIT_CONFIG_COUNT"] = str(len(pairs))
+        for index, (key, value) in enumerate(pairs):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        env.update(self.extra_env)
+        if extra:
+            env.update(extra)
+        return env
+
+
+async def run_git(
+    config: GitConfig,
+    args: Sequence[str],
+    *,
+    git_dir: Path | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float = 120.0,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, bytes, bytes]:
+    """Run git for a small output; returns (returncode, stdout, stderr)."""
+    argv = _argv(config, git_dir, args)
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=config.env(env),
+        cwd=str(config.home),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(input), timeout)
+    finally:
+        await _reap(proc)
+    code = proc.returncode if proc.returncode is not None else -1
+    if check and code != 0:
+        raise GitError(args, code, err)
+    return code, out, err
+
+
+@contextlib.asynccontextmanager
+async def open_git(
+    config: GitConfig,
+    args: Sequence[str],
+    *,
+    git_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bool = False,
+    cwd: Path | None = None,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A git process whose output the caller streams; killed and reaped on exit."""
+    argv = _argv(config, git_dir, args)
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=config.env(env),
+        cwd=str(cwd or config.home),
+        limit=1024 * 1024,
+    )
+    try:
+        yield proc
+    finally:
+        await _reap(proc)
+
+
+async def stream_git(
+    config: GitConfig,
+    args: Sequence[str],
+    *,
+    git_dir: Path | None = None,
+    chunk_size: int = 256 * 1024,
+) -> AsyncIterator[bytes]:
+    """Yield git's stdout as it comes; raise GitError if it fails before anything is sent."""
+    async with open_git(config, args, git_dir=git_dir) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr_task = asyncio.ensure_future(proc.stderr.read(64 * 1024))
+        sent = False
+        while chunk := await proc.stdout.read(chunk_size):
+            sent = True
+            yield chunk
+        code = await proc.wait()
+        err = await stderr_task
+        if code != 0:
+            if not sent:
+                raise GitError(args, code, err)
+            log.warning("git %s failed after output: %s", args[:2], err[:300])
+
+
+def _argv(config: GitConfig, git_dir: Path | None, args: Sequence[str]) -> list[str]:
+    argv = [config.git_bin]
+    if git_dir is not None:
+        argv.append(f"--git-dir={git_dir}")
+    argv.extend(args)
+    return argv
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill if still running and wait, so no zombie and no orphan outlives a request."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    with contextlib.suppress(Exception):
+        await asyncio.shield(proc.wait())

@@ -1,0 +1,1 @@
+"""Use cases: combine git, store and events; raise AppError for anything a client caused."""

@@ -1,0 +1,62 @@
+"""Users and their personal access tokens."""
+
+from __future__ import annotations
+
+from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password_async
+from app.auth.tokens import new_token, parse_scopes, token_hash
+from app.errors import Conflict, Invalid, NotFound
+from app.git.names import check_owner
+from app.services.context import AppContext
+from app.store.records import Duplicate, Token, User
+
+
+async def create_user(
+    ctx: AppContext,
+    login: str,
+    *,
+    password: str | None,
+    email: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    check_owner(login, field="login")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid.field(
+            "User", "password", message=f"must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise Invalid.field("User", "email", message="not an e-mail address")
+    password_hash = await hash_password_async(password) if password else None
+    try:
+        return await ctx.store.create_user(
+            login, email=email, password_hash=password_hash, is_admin=is_admin
+        )
+    except Duplicate as exc:
+        raise Conflict("User", "login") from exc
+
+
+async def get_user(ctx: AppContext, login: str) -> User:
+    user = await ctx.store.user_by_login(login) if len(login) <= 39 else None
+    if user is None:
+        raise NotFound("Not Found")
+    return user
+
+
+async def create_token(
+    ctx: AppContext, user: User, *, name: str, scopes: str | list[str]
+) -> tuple[Token, str]:
+    """Returns the stored token and its secret, which is never shown again."""
+    try:
+        scope_list = parse_scopes(scopes)
+    except ValueError as exc:
+        raise Invalid.field("Token", "scopes", message=str(exc)) from exc
+    if not name or len(name) > 100:
+        raise Invalid.field("Token", "name", message="1 to 100 characters")
+    secret = new_token()
+    token = await ctx.store.create_token(
+        user.id,
+        name=name,
+        token_hash=token_hash(secret),
+        last_eight=secret[-8:],
+        scopes=scope_list,
+    )
+    return token, secret

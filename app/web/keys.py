@@ -1,0 +1,15 @@
+"""Typed application and request keys, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.auth.access import Principal
+from app.services.context import AppContext
+from app.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CTX = web.AppKey("ctx", AppContext)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
