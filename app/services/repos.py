@@ -47,6 +47,38 @@ async def resolve(
     return repo, granted
 
 
+async def find_repo(
+    ctx: AppContext, principal: Principal, owner: str, name: str, need: Access = Access.READ
+) -> tuple[Repo, Access]:
+    """`resolve` for the REST API: missing or invisible is 404 for everyone (GitHub's answer,
+    anonymous callers included); visible without the needed right is 401 (anonymous) or 403.
+    """
+    try:
+        owner, name = route_names(owner, name)
+    except NotFound:
+        raise NotFound("Not Found") from None
+    repo = await ctx.store.repo_by_name(owner, name)
+    granted = await access_to(ctx, principal, repo) if repo else Access.NONE
+    if repo is None or Access.READ not in granted:
+        raise NotFound("Not Found")
+    if need not in granted:
+        if principal.user is None:
+            raise Unauthorized("Requires authentication")
+        raise Forbidden(
+            "Must have admin rights to Repository."
+            if Access.ADMIN in need
+            else "Permission to repository denied"
+        )
+    return repo, granted
+
+
+async def access_changed(ctx: AppContext, repo: Repo) -> None:
+    """Called after who may read `repo` changed: it turned private or public, a collaborator
+    was added, changed or removed. The events service re-checks its subscribers here (the
+    hook publishes nothing by itself); `repo` is the row as it is now."""
+    log.debug("access to %s changed", repo.full_name)
+
+
 async def create_repo(
     ctx: AppContext,
     owner: User,
