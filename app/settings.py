@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key and channel (rate limits, event hub): several clusters or
+    # test runs can share one Redis server without seeing each other's state.
+    redis_prefix: str = Field("githost:", pattern=r"^[A-Za-z0-9:._-]{0,64}$")
     secret_key: str | None = Field(None, min_length=32)
     base_url: str | None = None
 
