@@ -48,6 +48,21 @@ def visible_to(viewer: User | None) -> sa.ColumnElement[bool]:
     )
 
 
+def _repo_order(order: str, descending: bool) -> list[sa.ColumnElement[Any]]:
+    by_name = [users.c.login_lower, repositories.c.name_lower]
+    column = {
+        "created": repositories.c.created_at,
+        "updated": repositories.c.updated_at,
+        "pushed": repositories.c.pushed_at,
+    }.get(order)
+    columns: list[sa.ColumnElement[Any]] = [*by_name] if column is None else [column, *by_name]
+    if column is not None:
+        columns.append(repositories.c.id)
+    if descending:
+        return [c.desc() for c in columns]
+    return columns
+
+
 class RepoStore(StoreBase):
     async def create_repo(
         self, owner: User, name: str, *, description: str, private: bool, default_branch: str
@@ -103,12 +118,21 @@ class RepoStore(StoreBase):
         offset: int = 0,
         limit: int = 30,
         member_id: int | None = None,
+        private: bool | None = None,
+        exclude_owner_id: int | None = None,
+        order: str = "full_name",
+        descending: bool = False,
     ) -> tuple[list[Repo], int]:
         """Repositories visible to viewer (optionally of one owner, or owned/shared with a
-        member), ordered by full name; returns (page, total)."""
+        member; only public or private ones; not of one owner), ordered by full name (or
+        `order` = created | updated | pushed); returns (page, total)."""
         where = [visible_to(viewer)]
         if owner_id is not None:
             where.append(repositories.c.owner_id == owner_id)
+        if exclude_owner_id is not None:
+            where.append(repositories.c.owner_id != exclude_owner_id)
+        if private is not None:
+            where.append(repositories.c.private.is_(private))
         if member_id is not None:
             shared = sa.select(collaborators.c.repo_id).where(collaborators.c.user_id == member_id)
             where.append(
@@ -117,7 +141,7 @@ class RepoStore(StoreBase):
         query = (
             _repo_select()
             .where(*where)
-            .order_by(users.c.login_lower, repositories.c.name_lower)
+            .order_by(*_repo_order(order, descending))
             .offset(offset)
             .limit(limit)
         )
