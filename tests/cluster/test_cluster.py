@@ -1,0 +1,403 @@
+"""Several instances as one: two real server processes (A, B) sharing PostgreSQL, Redis and
+one repositories directory, with nginx in front (the example site of deploy/).
+
+Every check goes through the balancer and directly to each instance. No timed
+assertions: waits are generous bounds, speed is measured by bench/cluster_bench.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.cluster.conftest import ANONYMOUS_LIMIT
+from tests.cluster.launcher import Cluster
+from tests.cluster.world import Account, PackStream, World, pack_is_complete, random_blob
+from tests.helpers import Git
+
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.redis]
+
+BIG = 24 * 1024 * 1024  # incompressible: far more than every socket and pipe buffer
+
+
+@pytest.fixture
+async def world(cluster: Cluster, admin_token: str, cluster_git: Git) -> AsyncIterator[World]:
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        yield World(cluster, session, cluster_git, Account("root", admin_token))
+
+
+async def _pushed_repo(world: World, owner: Account, name: str, work: Path) -> tuple[str, str]:
+    full = await world.repo(owner, name)
+    tree = work / f"{name}-src"
+    sha = await world.worktree(tree, {"README.md": f"# {name}\n"})
+    (await world.run_git(owner, "push", "-q", world.remote("a", full), "main", cwd=tree)).check()
+    return full, sha
+
+
+def _ids(events: list[dict[str, object]]) -> list[int]:
+    return [int(str(e["id"])) for e in events]
+
+
+async def test_push_through_a_clone_through_b_and_the_balancer(
+    world: World, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    full, sha = await _pushed_repo(world, alice, "hello", work)
+    for where in ("b", "lb"):
+        dest = work / f"clone-{where}"
+        (await world.run_git(alice, "clone", "-q", world.remote(where, full), str(dest))).check()
+        assert (await world.git("rev-parse", "HEAD", cwd=dest)).check().out.strip() == sha
+        assert (dest / "README.md").read_text() == f"# {name}\n"
+    # Push through B, read through A and the balancer: the same refs everywhere.
+    tree = work / "hello-src"
+    second = await world.commit(tree, {"two.txt": "2\n"}, "two")
+    (await world.run_git(alice, "push", "-q", world.remote("b", full), "main", cwd=tree)).check()
+    for where in ("a", "b", "lb"):
+        assert (await world.ls_remote(alice, where, full))["refs/heads/main"] == second
+        status, body = await world.api(where, "GET", f"/api/v1/repos/{full}", alice)
+        assert status == 200, body
+        assert body["full_name"] == full and body["private"] is True
+
+
+async def test_the_same_answers_from_every_instance(world: World, name: str) -> None:
+    alice = await world.account(name)
+    full = await world.repo(alice, "same")
+    answers = []
+    for where in ("a", "b", "lb"):
+        status, body = await world.api(where, "GET", f"/api/v1/repos/{full}", alice)
+        assert status == 200, body
+        body.pop("url", None)
+        answers.append({k: v for k, v in body.items() if not str(v).startswith("http")})
+    assert answers[0] == answers[1] == answers[2]
+    # Missing is missing everywhere; anonymous gets the same 401 challenge everywhere.
+    for where in ("a", "b", "lb"):
+        status, _ = await world.api(where, "GET", f"/api/v1/repos/{full}-nope", alice)
+        assert status == 404
+        async with world.session.get(
+            f"{world.remote(where, full)}/info/refs", params={"service": "git-upload-pack"}
+        ) as resp:
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_subscriber_on_b_receives_a_push_made_through_a(
+    world: World, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    full, _ = await _pushed_repo(world, alice, "live", work)
+    tree = work / "live-src"
+    async with (
+        world.subscriber("b", alice, [full]) as on_b,
+        world.subscriber("lb", alice, [full]) as on_lb,
+    ):
+        pushed = []
+        for n, where in enumerate(("a", "a", "lb")):
+            pushed.append(await world.commit(tree, {f"f{n}.txt": str(n)}, f"commit {n}"))
+            remote = world.remote(where, full)
+            (await world.run_git(alice, "push", "-q", remote, "main", cwd=tree)).check()
+        received_b = await on_b.wait_for(3)
+        received_lb = await on_lb.wait_for(3)
+    assert [e["event"] for e in received_b] == ["push"] * 3
+    assert [e["payload"]["after"] for e in received_b] == pushed
+    ids = _ids(received_b)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert _ids(received_lb) == ids
+    # Stored before sent: every instance lists them, in the same order, with the same ids.
+    for where in ("a", "b"):
+        stored = [e for e in await world.events(where, alice, full) if e["event"] == "push"]
+        assert _ids(stored)[-3:] == ids
+
+
+async def test_concurrent_pushes_on_both_instances_arrive_in_id_order(
+    world: World, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    full, _ = await _pushed_repo(world, alice, "busy", work)
+    tree = work / "busy-src"
+    for n in range(6):
+        (await world.git("branch", f"topic-{n}", cwd=tree)).check()
+
+    async def push(n: int) -> None:
+        where = "a" if n % 2 else "b"
+        remote = world.remote(where, full)
+        (await world.run_git(alice, "push", "-q", remote, f"topic-{n}", cwd=tree)).check()
+
+    async with world.subscriber("lb", alice, [full]) as sub:
+        await asyncio.gather(*(push(n) for n in range(6)))
+        # Each new branch: one push event and one branch.created event.
+        received = await sub.wait_for(12)
+    ids = _ids(received)
+    assert ids == sorted(ids), f"delivered out of id order: {ids}"
+    assert len(set(ids)) == len(ids) == 12
+    stored = await world.events("b", alice, full)
+    assert _ids(stored)[-12:] == ids, "a live subscriber missed or reordered stored events"
+
+
+async def test_replay_across_instances_then_live_without_gap_or_duplicate(
+    world: World, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    full, _ = await _pushed_repo(world, alice, "replay", work)
+    tree = work / "replay-src"
+    for n in range(3):
+        await world.commit(tree, {f"r{n}.txt": str(n)}, f"replay {n}")
+        (await world.run_git(alice, "push", "-q", world.remote("a", full), cwd=tree)).check()
+    stored = await world.events("a", alice, full)
+    assert len(stored) >= 5  # created, first push (+ branch.created), three pushes
+    since = int(stored[1]["id"])
+    expected = _ids(stored)[2:]
+    async with world.subscriber("b", alice, [full], since_id=since) as sub:
+        replayed = await sub.wait_for(len(expected))
+        assert _ids(replayed) == expected
+        # Live after the replay, from the other instance: no gap, no duplicate.
+        last = await world.commit(tree, {"live.txt": "live"}, "live")
+        (await world.run_git(alice, "push", "-q", world.remote("a", full), cwd=tree)).check()
+        received = await sub.wait_for(len(expected) + 1)
+    assert received[-1]["payload"]["after"] == last
+    ids = _ids(received)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+async def test_rate_limit_is_shared_by_the_instances(world: World, name: str) -> None:
+    alice = await world.account(name)
+    full = await world.repo(alice, "limited", private=False)
+    # Authenticated: one counter per user, whichever instance counts.
+    remaining = []
+    for where in ("a", "b", "lb", "a", "b"):
+        async with world.session.get(
+            f"{world.url(where)}/api/v1/repos/{full}", headers=alice.headers
+        ) as resp:
+            assert resp.status == 200
+            remaining.append(int(resp.headers["X-RateLimit-Remaining"]))
+    assert remaining == list(range(remaining[0], remaining[0] - 5, -1))
+    # Anonymous: one counter per client address (X-Forwarded-For from the trusted proxy),
+    # spent in turns on A, B and through the balancer, until all three refuse.
+    address = f"198.51.100.{secrets.randbelow(250) + 1}"
+    seen = []
+    for n in range(ANONYMOUS_LIMIT):
+        where = ("a", "b", "lb")[n % 3]
+        async with world.session.get(
+            f"{world.url(where)}/api/v1/repos/{full}", headers={"X-Forwarded-For": address}
+        ) as resp:
+            assert resp.status == 200, (n, where)
+            seen.append(int(resp.headers["X-RateLimit-Remaining"]))
+    assert seen == list(range(ANONYMOUS_LIMIT - 1, -1, -1))
+    for where in ("a", "b", "lb"):
+        async with world.session.get(
+            f"{world.url(where)}/api/v1/repos/{full}", headers={"X-Forwarded-For": address}
+        ) as resp:
+            assert resp.status == 429
+            assert int(resp.headers["Retry-After"]) >= 1
+            assert (await resp.json())["message"].startswith("API rate limit exceeded")
+
+
+async def test_token_revoked_on_a_is_refused_on_b(world: World, name: str, work: Path) -> None:
+    alice = await world.account(name)
+    full, _ = await _pushed_repo(world, alice, "tokens", work)
+    status, body = await world.api(
+        "a", "POST", "/api/v1/user/tokens", alice, {"name": "short-lived", "scopes": ["repo"]}
+    )
+    assert status == 201, body
+    token = Account(alice.login, body["token"])
+    token_id = body["id"]
+    for where in ("b", "lb"):
+        status, body = await world.api(where, "GET", "/api/v1/user", token)
+        assert status == 200 and body["login"] == alice.login
+    await world.ls_remote(token, "b", full)
+    listed = await _tokens(world, alice)
+    assert [t["id"] for t in listed if t.get("name") == "short-lived"] == [token_id]
+    status, _ = await world.api("a", "DELETE", f"/api/v1/user/tokens/{token_id}", alice)
+    assert status == 204
+    for where in ("b", "lb", "a"):
+        status, _ = await world.api(where, "GET", "/api/v1/user", token)
+        assert status == 401, where
+    result = await world.run_git(token, "ls-remote", world.remote("b", full))
+    assert result.code != 0
+
+
+async def _tokens(world: World, who: Account) -> list[dict[str, object]]:
+    status, body = await world.api("b", "GET", "/api/v1/user/tokens", who)
+    assert status == 200, body
+    assert isinstance(body, list)
+    return body
+
+
+async def test_two_pushes_to_one_branch_through_two_instances(
+    world: World, name: str, work: Path
+) -> None:
+    """git's ref lock is a compare-and-swap on the shared disk: exactly one push wins."""
+    alice = await world.account(name)
+    full, base = await _pushed_repo(world, alice, "race", work)
+    for round_ in range(4):
+        trees = []
+        for side in ("a", "b"):
+            tree = work / f"race-{round_}-{side}"
+            (await world.run_git(alice, "clone", "-q", world.remote("lb", full), str(tree))).check()
+            sha = await world.commit(tree, {f"{side}.txt": f"{round_}{side}"}, f"{side} {round_}")
+            trees.append((side, tree, sha))
+        results = await asyncio.gather(
+            *(
+                world.run_git(alice, "push", "-q", world.remote(side, full), "main", cwd=tree)
+                for side, tree, _ in trees
+            )
+        )
+        winners = [sha for (_, _, sha), r in zip(trees, results, strict=True) if r.code == 0]
+        assert len(winners) == 1, [r.err for r in results]
+        head = (await world.ls_remote(alice, "lb", full))["refs/heads/main"]
+        assert head == winners[0]
+        pushes = [e for e in await world.events("b", alice, full) if e["event"] == "push"]
+        assert pushes[-1]["payload"]["after"] == head
+        assert pushes[-1]["payload"]["before"] == base
+        assert all(p["payload"]["after"] != base or p is pushes[0] for p in pushes)
+        base = head
+    await _fsck(world, full)
+    pushes = [e for e in await world.events("a", alice, full) if e["event"] == "push"]
+    assert len(pushes) == 1 + 4  # the first push and one winner per round, nothing else
+
+
+async def test_creating_the_same_repository_twice_at_once(world: World, name: str) -> None:
+    alice = await world.account(name)
+    for n in range(5):
+        repo = f"twin-{n}"
+        results = await asyncio.gather(
+            world.create_repo("a", alice, repo), world.create_repo("b", alice, repo)
+        )
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [201, 422], results
+        loser = next(body for status, body in results if status == 422)
+        assert loser["errors"][0]["code"] == "already_exists"
+        full = f"{alice.login}/{repo}"
+        assert await world.ls_remote(alice, "lb", full) == {}
+        path = world.cluster.data_dir / "repositories" / alice.login / f"{repo}.git"
+        assert (path / "HEAD").is_file()
+        status, listing = await world.api("b", "GET", "/api/v1/user/repos?per_page=100", alice)
+        assert status == 200
+        assert [r["name"] for r in listing].count(repo) == 1
+
+
+async def test_delete_on_a_while_b_serves_a_clone(world: World, name: str, work: Path) -> None:
+    alice = await world.account(name)
+    full = await world.repo(alice, "doomed")
+    tree = work / "doomed-src"
+    sha = await world.worktree(tree, {"big.bin": random_blob(BIG)})
+    (await world.run_git(alice, "push", "-q", world.remote("a", full), "main", cwd=tree)).check()
+    path = world.cluster.data_dir / "repositories" / alice.login / "doomed.git"
+    assert path.is_dir()
+
+    stream = await PackStream.open(
+        world.session, world.remote("b", full), sha, alice, work / "got.pack"
+    )
+    try:
+        await stream.read_some(256 * 1024)
+        assert not stream.finished
+        status, _ = await world.api("a", "DELETE", f"/api/v1/repos/{full}", alice)
+        assert status == 204
+        # Nothing is left half-deleted: the directory is gone, the trash is empty.
+        assert not path.exists()
+        assert not any((world.cluster.data_dir / "trash").glob("doomed.git*"))
+        with _nothing():
+            await stream.read_rest()
+    finally:
+        stream.close()
+    # The clone either completed with a valid pack or failed cleanly (a cut stream).
+    complete = stream.finished and await pack_is_complete(world.git, stream.out, work / "x.git")
+    assert complete or not stream.finished
+    for where in ("a", "b", "lb"):
+        status, _ = await world.api(where, "GET", f"/api/v1/repos/{full}", alice)
+        assert status == 404
+        assert (await world.run_git(alice, "ls-remote", world.remote(where, full))).code != 0
+    # The name is free again, and B serves the new, empty repository (nothing cached).
+    status, body = await world.create_repo("b", alice, "doomed")
+    assert status == 201, body
+    for where in ("a", "b", "lb"):
+        assert await world.ls_remote(alice, where, full) == {}
+        status, branches = await world.api(where, "GET", f"/api/v1/repos/{full}/branches", alice)
+        assert status == 200 and branches == []
+
+
+class _nothing:
+    """A context manager that lets a cut stream's error through as 'failed cleanly'."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> bool:
+        return isinstance(exc, aiohttp.ClientError | asyncio.IncompleteReadError)
+
+
+async def test_killing_a_mid_clone_leaves_b_serving_and_the_repository_consistent(
+    world: World, cluster: Cluster, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    full = await world.repo(alice, "survivor")
+    tree = work / "survivor-src"
+    sha = await world.worktree(tree, {"big.bin": random_blob(BIG)})
+    (await world.run_git(alice, "push", "-q", world.remote("b", full), "main", cwd=tree)).check()
+    port = cluster.instances["a"].port
+
+    stream = await PackStream.open(
+        world.session, world.remote("a", full), sha, alice, work / "cut.pack"
+    )
+    try:
+        await stream.read_some(256 * 1024)
+        assert not stream.finished
+        cluster.kill("a", signal.SIGKILL)
+        with _nothing():
+            await stream.read_rest()
+    finally:
+        stream.close()
+    assert not stream.finished, "the stream from a killed instance cannot have completed"
+    try:
+        # B serves, directly and through the balancer (which skips the dead instance).
+        for where in ("b", "lb", "lb"):
+            dest = work / f"after-{where}-{secrets.token_hex(3)}"
+            clone = await world.run_git(alice, "clone", "-q", world.remote(where, full), str(dest))
+            clone.check()
+            assert (await world.git("rev-parse", "HEAD", cwd=dest)).check().out.strip() == sha
+        status, _ = await world.api("lb", "GET", f"/api/v1/repos/{full}", alice)
+        assert status == 200
+        await _fsck(world, full)
+        # A push cut by the kill of its instance leaves garbage at most, never corruption.
+        cluster.start_instance("a", port=port)
+        more = await world.commit(tree, {"more.bin": random_blob(BIG // 2)}, "more")
+        push = asyncio.ensure_future(
+            world.run_git(alice, "push", "-q", world.remote("a", full), "main", cwd=tree)
+        )
+        await _until_receiving(cluster, alice.login, "survivor")
+        cluster.kill("a", signal.SIGKILL)
+        await push
+        head = (await world.ls_remote(alice, "b", full))["refs/heads/main"]
+        assert head in (sha, more)
+        await _fsck(world, full)
+        remote_b = world.remote("b", full)
+        (await world.run_git(alice, "push", "-q", remote_b, "main", cwd=tree)).check()
+        assert (await world.ls_remote(alice, "lb", full))["refs/heads/main"] == more
+        await _fsck(world, full)
+    finally:
+        if not cluster.instances["a"].alive():
+            cluster.start_instance("a", port=port)
+    # A is back on its port: it serves again, directly and through the balancer.
+    assert (await world.ls_remote(alice, "a", full))["refs/heads/main"] == more
+
+
+async def _until_receiving(cluster: Cluster, owner: str, repo: str) -> None:
+    """Until a push's quarantine folder exists (receive-pack is taking the pack in), or the
+    push is already over; a bounded wait."""
+    objects = cluster.data_dir / "repositories" / owner / f"{repo}.git" / "objects"
+    for _ in range(600):
+        if any(objects.glob("tmp_objdir-incoming-*")):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _fsck(world: World, full: str) -> None:
+    owner, repo = full.split("/")
+    path = world.cluster.data_dir / "repositories" / owner / f"{repo}.git"
+    (await world.git("--git-dir", str(path), "fsck", "--strict", "--no-dangling")).check()
