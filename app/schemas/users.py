@@ -93,7 +93,7 @@ class TokenCreate(BodyModel):
     name: StrictStr | None = Field(None, min_length=1, max_length=100)
     note: StrictStr | None = Field(None, min_length=1, max_length=100)
     scopes: list[Scope] | StrictStr = Field(
-        default_factory=lambda: ["read"], description="List or comma-separated string"
+        default="read", description="A list, or a comma-separated string"
     )
     expires_at: AwareDatetime | None = Field(None, description="Optional expiry, in the future")
 

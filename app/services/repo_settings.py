@@ -73,7 +73,9 @@ async def _auto_init(ctx: AppContext, repo: Repo, owner: User) -> None:
         author=owner.login,
         email=owner.email,
     )
-    await record_push(ctx, repo, owner.login, [(ZERO_SHA, sha, f"refs/heads/{repo.default_branch}")])
+    await record_push(
+        ctx, repo, owner.login, [(ZERO_SHA, sha, f"refs/heads/{repo.default_branch}")]
+    )
 
 
 async def update_repository(

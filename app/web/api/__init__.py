@@ -8,7 +8,20 @@ import importlib
 from aiohttp import web
 
 # Resource modules, mounted in this order. A module listed here must define `routes`.
-RESOURCE_MODULES: tuple[str, ...] = ()
+RESOURCE_MODULES: tuple[str, ...] = (
+    "auth",
+    "users",
+    "repos",
+    "collaborators",
+    "tokens",
+    "admin",
+    "branches",
+    "commits",
+    "contents",
+    "trees",
+    "archives",
+    "spec",
+)
 
 
 def add_routes(app: web.Application) -> None:
