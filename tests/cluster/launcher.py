@@ -161,7 +161,8 @@ class Cluster:
     redis_prefix: str = field(default_factory=lambda: f"githost-test-{secrets.token_hex(6)}:")
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     instances: dict[str, Instance] = field(default_factory=dict)
-    balancer: Balancer | None = None
+    balancer: Balancer | None = None  # the first one started
+    balancers: list[Balancer] = field(default_factory=list)
     _database_created: bool = False
 
     @property
@@ -290,14 +291,17 @@ class Cluster:
                 proc.wait()
                 last_error = tail(prefix / "error.log")
                 continue
-            self.balancer = Balancer(proc, url, prefix)
-            return self.balancer
+            balancer = Balancer(proc, url, prefix)
+            self.balancers.append(balancer)
+            self.balancer = self.balancer or balancer
+            return balancer
         raise ClusterError(f"nginx did not start:\n{last_error}")
 
     def stop_balancer(self) -> None:
-        if self.balancer is not None:
-            stop_process(self.balancer.proc, signal.SIGQUIT)
-            self.balancer = None
+        for balancer in self.balancers:
+            stop_process(balancer.proc, signal.SIGQUIT)
+        self.balancers.clear()
+        self.balancer = None
 
     def stop(self) -> None:
         """Stop everything this cluster started, drop its database and Redis keys."""
@@ -322,8 +326,8 @@ class Cluster:
 
     def logs(self) -> str:
         parts = [f"--- {path.name}\n{tail(path)}" for path in sorted(self.root.glob("*.log"))]
-        if self.balancer is not None:
-            parts.append(f"--- nginx error.log\n{tail(self.balancer.prefix / 'error.log')}")
+        for balancer in self.balancers:
+            parts.append(f"--- nginx error.log\n{tail(balancer.prefix / 'error.log')}")
         return "\n".join(parts)
 
     # Bootstrap -------------------------------------------------------------
