@@ -7,14 +7,37 @@ from typing import Any
 
 from aiohttp import web
 
+from app.git.reader import ReaderPool
 from app.services.bootstrap import open_context
 from app.settings import Settings
-from app.web import api, middlewares, smart_http
+from app.web import api, middlewares, ops, smart_http
+from app.web.cors import setup_cors
+from app.web.guards import setup_guards
 from app.web.keys import CTX, SETTINGS
 
 # Git bodies must reach http-backend still compressed: aiohttp would otherwise inflate
 # them with no size cap (SECURITY-NOTES rule 14). Every runner of this app uses these.
-RUNNER_KWARGS: dict[str, Any] = {"auto_decompress": False}
+# Header limits and the keep-alive timeout (which also bounds how long a client may take
+# to send a request's headers: SECURITY.md) are the Settings defaults; runner_kwargs()
+# takes them from a Settings object.
+RUNNER_KWARGS: dict[str, Any] = {
+    "auto_decompress": False,
+    "keepalive_timeout": 30.0,
+    "max_line_size": 8190,
+    "max_field_size": 8190,
+    "max_headers": 100,
+}
+
+
+def runner_kwargs(settings: Settings) -> dict[str, Any]:
+    """RUNNER_KWARGS with the limits of these settings."""
+    return {
+        **RUNNER_KWARGS,
+        "keepalive_timeout": settings.keepalive_timeout,
+        "max_line_size": settings.max_header_line_bytes,
+        "max_field_size": settings.max_header_field_bytes,
+        "max_headers": settings.max_headers,
+    }
 
 
 async def _context(app: web.Application) -> AsyncIterator[None]:
@@ -23,14 +46,38 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _readers(app: web.Application) -> AsyncIterator[None]:
+    """The pooled `git cat-file` readers of the REST API (after the context, closed first)."""
+    ctx, settings = app[CTX], app[SETTINGS]
+    pool = ReaderPool(
+        ctx.git,
+        max_processes=settings.reader_pool_size,
+        per_repo=settings.reader_per_repo,
+        idle_seconds=settings.reader_idle_seconds,
+        pooled=settings.git_reader_pool,
+    )
+    await pool.start()
+    ctx.readers = pool
+    try:
+        yield
+    finally:
+        ctx.readers = None
+        await pool.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[middlewares.request_log, middlewares.errors, middlewares.authenticate],
+        middlewares=middlewares.stack(settings),
         client_max_size=settings.api_max_body_bytes,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_context)
+    app.cleanup_ctx.append(_readers)
+    setup_guards(app, settings)
+    app.on_response_prepare.append(middlewares.stamp_headers)
     # Routes: the API first, Smart HTTP's catch-all under /{owner}/{repo} last.
     api.add_routes(app)
+    ops.add_routes(app)
     smart_http.add_routes(app)
+    setup_cors(app, settings)  # last: it covers every /api route added above
     return app

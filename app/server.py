@@ -1,4 +1,11 @@
-"""Running the app: bind, announce the URL, stop cleanly on SIGTERM/SIGINT."""
+"""Running the app: bind, announce the URL, drain cleanly on SIGTERM/SIGINT.
+
+Drain order (aiohttp's runner.cleanup): the listening socket closes (new connections
+are refused), idle keep-alive connections close, on_shutdown runs (/readyz turns 503,
+git admission refuses new work, WebSockets close with 1001), then in-flight requests
+(clones, pushes) get up to `shutdown_timeout` seconds to finish before they are
+cancelled; then resources close and the process exits 0.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import signal
 
 from aiohttp import web
 
-from app.app import RUNNER_KWARGS, create_app
+from app.app import create_app, runner_kwargs
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,11 +23,15 @@ log = logging.getLogger(__name__)
 
 async def serve(settings: Settings) -> int:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, **RUNNER_KWARGS)
-    await runner.setup()
-    site = web.TCPSite(
-        runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,  # app.access writes one line per request
+        **runner_kwargs(settings),
     )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -31,7 +42,10 @@ async def serve(settings: Settings) -> int:
         await stop.wait()
         log.info("stopping: draining in-flight requests (up to %ss)", settings.shutdown_timeout)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
+    log.info("stopped")
     return 0
 
 

@@ -72,12 +72,28 @@ class Settings(BaseSettings):
     api_max_json_depth: int = Field(32, ge=2)
     reader_pool_size: int = Field(64, ge=1)
     reader_idle_seconds: float = Field(60.0, gt=0)
+    # REST reads: cat-file readers per repository; false = one git process per request
+    # (the naive design, kept for the benchmark); GitHub's limits for recursive trees.
+    reader_per_repo: int = Field(8, ge=1)
+    git_reader_pool: bool = True
+    api_tree_max_entries: int = Field(100_000, ge=1)
+    api_tree_max_bytes: int = Field(7 * 1024 * 1024, ge=1024)
 
     jwt_ttl_seconds: int = Field(3600, ge=60)
     ws_max_message_bytes: int = Field(64 * 1024, ge=1024)
     ws_queue_size: int = Field(256, ge=1)
     ws_heartbeat_seconds: float = Field(30.0, gt=0)
     shutdown_timeout: float = Field(30.0, ge=0)
+
+    # Hardening and operations (SECURITY.md): client limits, deadlines, admission, metrics.
+    git_max_per_client: int = Field(8, ge=1)
+    git_idle_timeout: float = Field(120.0, gt=0)
+    keepalive_timeout: float = Field(30.0, gt=0)
+    body_read_timeout: float = Field(30.0, gt=0)
+    max_header_line_bytes: int = Field(8190, ge=1024, le=65536)
+    max_header_field_bytes: int = Field(8190, ge=1024, le=65536)
+    max_headers: int = Field(100, ge=16, le=1000)
+    metrics_token: str | None = None
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -1,5 +1,7 @@
 """Smart HTTP (CONTRACT §3): info/refs and the two services, streamed through
-`git http-backend`. Request flow: resolve -> authorize -> run.
+`git upload-pack` / `git receive-pack --stateless-rpc`, started directly in the
+repository (app/git/smart.py says why not through `git http-backend`).
+Request flow: resolve -> authorize -> run.
 
 Only `info/refs?service=` and the two POST services reach git; anything else under a
 repository path is 404, so no file of the repository directory is ever served.
@@ -20,15 +22,28 @@ from app.auth.access import Access
 from app.errors import AppError, BadRequest, NotFound
 from app.git.hooks import PUSH_REPORT_ENV, parse_push_report
 from app.git.process import open_git
+from app.git.smart import (
+    NO_CACHE_HEADERS,
+    SERVICES,
+    GitServiceFailed,
+    GzipInflater,
+    advertisement_preamble,
+    content_type,
+    service_args,
+    service_env,
+    valid_git_protocol,
+)
 from app.services.context import AppContext
 from app.services.pushes import record_push
 from app.services.repos import resolve
 from app.store.records import Repo
-from app.web.cgi import SERVICES, CgiHeaderError, backend_env, parse_headers, split_header_block
+from app.web.git_ops import git_operation, read_within, write_within
 from app.web.keys import CTX, PRINCIPAL
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
+_NO_CACHE = dict(NO_CACHE_HEADERS)
+_EXIT_GRACE = 60.0  # seconds git may take to exit after its last output
 
 
 class UnsupportedMediaType(AppError):
@@ -86,82 +101,140 @@ def _gzip_body(request: web.Request) -> bool:
 async def _run(
     request: web.Request, repo: Repo, service: str, method: str, tail: str
 ) -> web.StreamResponse:
+    """Run the service in the repository directly (see app/git/smart.py for why not
+    `git http-backend`): GET advertises refs, POST runs the stateless RPC."""
     ctx = request.app[CTX]
     principal = request[PRINCIPAL]
-    report = _report_path(ctx) if service == "git-receive-pack" and method == "POST" else None
-    env = backend_env(
-        project_root=str(ctx.settings.repositories_dir.resolve()),
-        path_info=f"/{repo.owner}/{repo.name}.git/{tail}",
-        method=method,
-        service=service,
+    advertise = method == "GET"
+    report = _report_path(ctx) if service == "git-receive-pack" and not advertise else None
+    git_protocol = valid_git_protocol(request.headers.get("Git-Protocol"))
+    env = service_env(
+        git_protocol=git_protocol,
         remote_user=principal.user.login if principal.user else None,
         remote_addr=request.remote or "",
-        content_type=request.headers.get("Content-Type") if method == "POST" else None,
-        git_protocol=request.headers.get("Git-Protocol"),
-        gzip_body=method == "POST" and _gzip_body(request),
+    )
+    inflater = (
+        GzipInflater(ctx.settings.git_max_push_bytes)
+        if not advertise and _gzip_body(request)
+        else None
     )
     if report is not None:
         env[PUSH_REPORT_ENV] = str(report)
+    argv = service_args(service, advertise=advertise)
     try:
-        async with open_git(ctx.git, ["http-backend"], env=env, stdin=True) as proc:
-            return await _bridge(request, proc, with_body=method == "POST")
+        async with (
+            git_operation(request, repo, service) as op,
+            open_git(
+                ctx.git,
+                argv,
+                env=env,
+                stdin=not advertise,
+                cwd=ctx.storage.path(repo.owner, repo.name),
+            ) as proc,
+        ):
+            op.response = await _bridge(
+                request,
+                proc,
+                inflater=inflater,
+                content_type=content_type(service, advertise=advertise),
+                preamble=advertisement_preamble(service, git_protocol) if advertise else b"",
+            )
+            return op.response
     finally:
         if report is not None:
             await asyncio.shield(_after_push(ctx, repo, principal.user, report))
 
 
 async def _bridge(
-    request: web.Request, proc: asyncio.subprocess.Process, *, with_body: bool
+    request: web.Request,
+    proc: asyncio.subprocess.Process,
+    *,
+    inflater: GzipInflater | None,
+    content_type: str,
+    preamble: bytes,
 ) -> web.StreamResponse:
     """Pump the body in, the response out and stderr to the log, all at once
-    (http-backend deadlocks when both directions outgrow the pipe buffers)."""
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    pump = asyncio.ensure_future(
-        _pump_body(request, proc.stdin) if with_body else _close(proc.stdin)
-    )
-    drain = asyncio.ensure_future(_drain_stderr(proc.stderr))
+    (git deadlocks when both directions outgrow the pipe buffers)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    tasks = [asyncio.ensure_future(_drain_stderr(proc.stderr))]
+    pump = None
+    if proc.stdin is not None:
+        pump = asyncio.ensure_future(_pump_body(request, proc.stdin, inflater))
+        tasks.append(pump)
     try:
-        response = await _stream_out(request, proc.stdout, pump)
-        await pump
+        response = await _stream_out(request, proc, pump, content_type, preamble)
+        if pump is not None:
+            await pump
+        # Let git finish (receive-pack's post-receive hook) rather than kill it on exit.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), _EXIT_GRACE)
         return response
     finally:
-        for task in (pump, drain):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(pump, drain, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _stream_out(
-    request: web.Request, stdout: asyncio.StreamReader, pump: asyncio.Future[None]
+    request: web.Request,
+    proc: asyncio.subprocess.Process,
+    pump: asyncio.Future[None] | None,
+    content_type: str,
+    preamble: bytes,
 ) -> web.StreamResponse:
-    buffer = b""
-    while (parts := split_header_block(buffer)) is None:
-        chunk = await stdout.read(CHUNK)
-        if not chunk:
-            if pump.done() and pump.exception():
+    """Headers go out with git's first output, so a git that fails before writing
+    anything gets an error status rather than a 200 with an empty body."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    first = await stdout.read(CHUNK)
+    if not first:
+        code = await proc.wait()
+        if pump is not None:
+            await asyncio.wait({pump}, timeout=5)
+            failure = pump.exception() if pump.done() and not pump.cancelled() else None
+            if isinstance(failure, AppError):
+                raise failure
+            if failure is not None:
                 raise BadRequest("request body could not be read")
-            raise CgiHeaderError("git http-backend ended without headers")
-        buffer += chunk
-    block, rest = parts
-    cgi = parse_headers(block)
-    response = web.StreamResponse(status=cgi.status, reason=cgi.reason)
-    for name, value in cgi.headers:
-        response.headers[name] = value
+        if code != 0:
+            if pump is not None:
+                raise BadRequest("git could not serve this request")
+            raise GitServiceFailed()
+    response = web.StreamResponse(headers={"Content-Type": content_type, **_NO_CACHE})
     await response.prepare(request)
-    if rest:
-        await response.write(rest)
+    idle = request.app[CTX].settings.git_idle_timeout
+    if preamble or first:
+        await write_within(response, preamble + first, idle)
     while chunk := await stdout.read(CHUNK):
-        await response.write(chunk)
+        await write_within(response, chunk, idle)
     await response.write_eof()
     return response
 
 
-async def _pump_body(request: web.Request, stdin: asyncio.StreamWriter) -> None:
+async def _pump_body(
+    request: web.Request, stdin: asyncio.StreamWriter, inflater: GzipInflater | None
+) -> None:
+    idle = request.app[CTX].settings.git_idle_timeout
     try:
-        async for chunk in request.content.iter_chunked(CHUNK):
-            stdin.write(chunk)
-            await stdin.drain()
+        while chunk := await read_within(request.content, CHUNK, idle):
+            pieces = inflater.feed(chunk) if inflater is not None else (chunk,)
+            for piece in pieces:
+                if not await _feed(stdin, piece):
+                    return
+        if inflater is not None:
+            inflater.finish()
     finally:
         await _close(stdin)
+
+
+async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> bool:
+    """False once git stopped reading (it exited early; its output says why)."""
+    try:
+        stdin.write(data)
+        await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
 
 
 async def _close(stdin: asyncio.StreamWriter) -> None:
@@ -172,7 +245,7 @@ async def _close(stdin: asyncio.StreamWriter) -> None:
 
 async def _drain_stderr(stderr: asyncio.StreamReader) -> None:
     while line := await stderr.readline():
-        log.warning("git http-backend: %s", line.decode("utf-8", "replace").rstrip()[:500])
+        log.warning("git: %s", line.decode("utf-8", "replace").rstrip()[:500])
 
 
 def _report_path(ctx: AppContext) -> Path:

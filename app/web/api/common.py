@@ -13,7 +13,7 @@ from app.auth.access import Principal
 from app.errors import BadRequest, Unauthorized
 from app.services.context import AppContext
 from app.store.records import User
-from app.web.keys import CTX, PRINCIPAL
+from app.web.keys import CTX, PRINCIPAL, SETTINGS
 
 PREFIX = "/api/v1"
 Model = TypeVar("Model", bound=BaseModel)
@@ -77,13 +77,13 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
             raise BadRequest("Problems parsing JSON") from exc
     if not isinstance(data, dict):
         raise BadRequest("Problems parsing JSON: expected an object")
-    if _depth(data) > 32:
+    if _depth(data) > request.app[SETTINGS].api_max_json_depth:
         raise BadRequest("Problems parsing JSON: nested too deeply")
     return model.model_validate(data)
 
 
 def _depth(value: Any, level: int = 1) -> int:
-    if level > 64:
+    if level > 1024:  # past any sane api_max_json_depth: stop walking
         return level
     if isinstance(value, dict):
         return max((_depth(v, level + 1) for v in value.values()), default=level)

@@ -1,0 +1,105 @@
+"""Prometheus metrics, one CollectorRegistry per application (tests build many apps).
+
+Other parts call the small functions below with their app; nothing here imports them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "githost_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "githost_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "githost_http_requests_in_flight", "requests being handled", registry=r
+        )
+        self.git_ops = Counter(
+            "githost_git_operations",
+            "git processes run for Smart HTTP",
+            ["service", "result"],
+            registry=r,
+        )
+        self.git_seconds = Histogram(
+            "githost_git_operation_duration_seconds",
+            "git operation duration",
+            ["service"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.git_bytes = Counter(
+            "githost_git_bytes",
+            "bytes through git operations",
+            ["service", "direction"],
+            registry=r,
+        )
+        self.git_active = Gauge("githost_git_active", "git operations running", registry=r)
+        self.git_queued = Gauge(
+            "githost_git_queued", "git operations waiting for a slot", registry=r
+        )
+        self.git_refused = Counter(
+            "githost_git_admission_refused", "git operations refused with 503", registry=r
+        )
+        self.websockets = Gauge(
+            "githost_websocket_connections", "open WebSocket connections", registry=r
+        )
+        self.rate_refused = Counter(
+            "githost_ratelimit_refused", "requests refused with 429", ["kind"], registry=r
+        )
+        self.rate_backend_errors = Counter(
+            "githost_ratelimit_backend_errors", "rate-limit backend (Redis) failures", registry=r
+        )
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def of(app: web.Application) -> Metrics:
+    return app[METRICS]
+
+
+def websocket_opened(app: web.Application) -> None:
+    """Call when a WebSocket is established (the events endpoint)."""
+    app[METRICS].websockets.inc()
+
+
+def websocket_closed(app: web.Application) -> None:
+    app[METRICS].websockets.dec()
+
+
+@contextlib.contextmanager
+def websocket_connection(app: web.Application) -> Iterator[None]:
+    """`with websocket_connection(request.app): ...` around the life of one socket."""
+    websocket_opened(app)
+    try:
+        yield
+    finally:
+        websocket_closed(app)
+
+
+def route_label(request: web.Request) -> str:
+    """The route template (bounded cardinality), never the raw path."""
+    info = request.match_info
+    if info.http_exception is not None:
+        return "unmatched"
+    resource = info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
