@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from app.events.hub import EventHub
 from app.git.process import GitConfig
+from app.git.reader import ReaderPool
 from app.git.repos import RepoStorage
 from app.services.credentials import CredentialCache
 from app.settings import Settings
@@ -21,3 +22,5 @@ class AppContext:
     hub: EventHub
     secret_key: str
     credentials: CredentialCache = field(default_factory=lambda: CredentialCache())
+    # Pooled `cat-file` readers: set by the app's readers cleanup_ctx (None in the CLI).
+    readers: ReaderPool | None = None

@@ -1,0 +1,61 @@
+"""GET git/trees/{sha_or_ref}: one tree, or the whole tree with `recursive` (truncated past
+GitHub's limits: 100,000 entries or about 7 MB)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.git.trees import TreeEntry
+from app.schemas.git import TreeEntryOut, TreeOut, TreeQuery
+from app.services import browse
+from app.web.api.commits import REPO, Urls
+from app.web.api.common import ctx_of, json_response, parse_query, principal_of
+from app.web.api.docs import doc
+from app.web.keys import SETTINGS
+
+routes = web.RouteTableDef()
+
+
+def _entry(urls: Urls, entry: TreeEntry) -> dict[str, object]:
+    kind = {"tree": "trees", "blob": "blobs"}.get(entry.type)
+    out = TreeEntryOut(
+        path=entry.path,
+        mode=entry.mode,
+        type=entry.type,
+        sha=entry.sha,
+        size=entry.size if entry.type == "blob" else None,
+        url=f"{urls.api}/git/{kind}/{entry.sha}" if kind else None,
+    )
+    return out.model_dump(mode="json", exclude_none=True)
+
+
+@routes.get(REPO + "/git/trees/{sha:.+}")
+@doc(
+    summary="Get a tree (recursive=1: every entry below it)",
+    query=TreeQuery,
+    response=TreeOut,
+    tags=["git"],
+)
+async def get_tree(request: web.Request) -> web.Response:
+    query = parse_query(request, TreeQuery)
+    ctx = ctx_of(request)
+    handle = await browse.open_repo(
+        ctx, principal_of(request), request.match_info["owner"], request.match_info["repo"]
+    )
+    settings = request.app[SETTINGS]
+    found = await browse.tree(
+        ctx,
+        handle,
+        request.match_info["sha"],
+        recursive=query.recursive is not None,
+        max_entries=getattr(settings, "api_tree_max_entries", browse.TREE_MAX_ENTRIES),
+        max_bytes=getattr(settings, "api_tree_max_bytes", browse.TREE_MAX_BYTES),
+    )
+    urls = Urls(request, handle)
+    body = {
+        "sha": found.sha,
+        "url": f"{urls.api}/git/trees/{found.sha}",
+        "tree": [_entry(urls, e) for e in found.entries],
+        "truncated": found.truncated,
+    }
+    return json_response(body)
