@@ -28,7 +28,7 @@ def make_hub(settings: Settings) -> EventHub:
     if settings.redis_url:
         from app.events.redis_hub import RedisHub
 
-        return RedisHub(settings.redis_url)
+        return RedisHub(settings.redis_url, prefix=settings.redis_prefix)
     return MemoryHub()
 
 
