@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import hdrs, typedefs, web
 from pydantic import ValidationError
 
+from app.auth.access import ANONYMOUS
 from app.errors import AppError, BadRequest, Invalid, PayloadTooLarge, RateLimited
 from app.services.identity import BadCredentials, principal_from_header
 from app.settings import Settings
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a path, not a secret)
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -307,6 +309,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     raised later by a handler, are counted against the address and the account. A
     request without credentials (git's first, anonymous request) is never counted.
     """
+    if request.path in OPS_PATHS:  # probes and scrapers: no user (/metrics has its own token)
+        request[PRINCIPAL] = ANONYMOUS
+        return await handler(request)
     ctx = request.app[CTX]
     header = request.headers.get("Authorization")
     guard = request.app.get(LOGIN_GUARD)
