@@ -54,8 +54,12 @@ async def test_push_through_a_clone_through_b_and_the_balancer(
         dest = work / f"clone-{where}"
         (await world.run_git(alice, "clone", "-q", world.remote(where, full), str(dest))).check()
         assert (await world.git("rev-parse", "HEAD", cwd=dest)).check().out.strip() == sha
-        assert (dest / "README.md").read_text() == f"# {name}\n"
-    # Push through B, read through A and the balancer: the same refs everywhere.
+        assert (dest / "README.md").read_text() == "# hello\n"
+    # Warm every instance's readers, then push through B: A must not answer from a
+    # stale view of the shared disk (its pooled cat-file readers see the new pack).
+    for where in ("a", "b"):
+        status, body = await world.api(where, "GET", f"/api/v1/repos/{full}/branches/main", alice)
+        assert status == 200 and body["commit"]["sha"] == sha, body
     tree = work / "hello-src"
     second = await world.commit(tree, {"two.txt": "2\n"}, "two")
     (await world.run_git(alice, "push", "-q", world.remote("b", full), "main", cwd=tree)).check()
@@ -64,6 +68,10 @@ async def test_push_through_a_clone_through_b_and_the_balancer(
         status, body = await world.api(where, "GET", f"/api/v1/repos/{full}", alice)
         assert status == 200, body
         assert body["full_name"] == full and body["private"] is True
+        status, body = await world.api(where, "GET", f"/api/v1/repos/{full}/branches/main", alice)
+        assert status == 200 and body["commit"]["sha"] == second, (where, body)
+        status, raw = await world.api(where, "GET", f"/api/v1/repos/{full}/contents/two.txt", alice)
+        assert status == 200 and raw["sha"] and raw["size"] == 2, (where, raw)
 
 
 async def test_the_same_answers_from_every_instance(world: World, name: str) -> None:
@@ -71,10 +79,12 @@ async def test_the_same_answers_from_every_instance(world: World, name: str) -> 
     full = await world.repo(alice, "same")
     answers = []
     for where in ("a", "b", "lb"):
-        status, body = await world.api(where, "GET", f"/api/v1/repos/{full}", alice)
-        assert status == 200, body
-        body.pop("url", None)
-        answers.append({k: v for k, v in body.items() if not str(v).startswith("http")})
+        async with world.session.get(
+            f"{world.url(where)}/api/v1/repos/{full}", headers=alice.headers
+        ) as resp:
+            assert resp.status == 200
+            # URLs are built from the request's own host: the only allowed difference.
+            answers.append((await resp.text()).replace(world.url(where), "BASE"))
     assert answers[0] == answers[1] == answers[2]
     # Missing is missing everywhere; anonymous gets the same 401 challenge everywhere.
     for where in ("a", "b", "lb"):
@@ -202,7 +212,11 @@ async def test_token_revoked_on_a_is_refused_on_b(world: World, name: str, work:
     alice = await world.account(name)
     full, _ = await _pushed_repo(world, alice, "tokens", work)
     status, body = await world.api(
-        "a", "POST", "/api/v1/user/tokens", alice, {"name": "short-lived", "scopes": ["repo"]}
+        "a",
+        "POST",
+        "/api/v1/user/tokens",
+        alice,
+        {"name": "short-lived", "scopes": ["read", "write"]},
     )
     assert status == 201, body
     token = Account(alice.login, body["token"])
@@ -401,3 +415,32 @@ async def _fsck(world: World, full: str) -> None:
     owner, repo = full.split("/")
     path = world.cluster.data_dir / "repositories" / owner / f"{repo}.git"
     (await world.git("--git-dir", str(path), "fsck", "--strict", "--no-dangling")).check()
+
+
+async def test_access_removed_on_a_stops_private_events_on_b(
+    world: World, name: str, work: Path
+) -> None:
+    alice = await world.account(name)
+    bob = await world.account(f"{name}b")
+    secret, _ = await _pushed_repo(world, alice, "secret", work)
+    public = await world.repo(alice, "open", private=False)
+    path = f"/api/v1/repos/{secret}/collaborators/{bob.login}"
+    status, body = await world.api("a", "PUT", path, alice, {"permission": "read"})
+    assert status in (201, 204), body
+    tree = work / "secret-src"
+    async with world.subscriber("b", bob, [secret, public]) as sub:
+        first = await world.commit(tree, {"s1.txt": "1"}, "s1")
+        (await world.run_git(alice, "push", "-q", world.remote("a", secret), cwd=tree)).check()
+        got = await sub.wait_for(1)
+        assert got[0]["repo"] == secret and got[0]["payload"]["after"] == first
+        status, _ = await world.api("a", "DELETE", path, alice)
+        assert status == 204
+        await world.commit(tree, {"s2.txt": "2"}, "s2")
+        (await world.run_git(alice, "push", "-q", world.remote("a", secret), cwd=tree)).check()
+        # A later event of a public repository: once it arrives, anything of the private
+        # one stored before it would have arrived too (delivery is in id order).
+        (
+            await world.run_git(alice, "push", "-q", world.remote("b", public), "main", cwd=tree)
+        ).check()
+        await sub.wait_until(lambda e: e["repo"] == public)
+    assert [e["repo"] for e in sub.events if e["repo"] == secret] == [secret]

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 
@@ -61,7 +61,7 @@ class World:
             "POST",
             "/api/v1/user/tokens",
             None,
-            {"name": "cluster", "scopes": ["repo", "read", "write", "admin"]},
+            {"name": "cluster", "scopes": ["read", "write", "admin"]},
             headers={"Authorization": basic_header(login, PASSWORD)},
         )
         assert status == 201, body
@@ -179,6 +179,14 @@ class Subscriber:
         while (await self._next(timeout)).get("type") != "pong":
             pass
 
+    async def wait_until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        """Until an event matching `predicate` arrived (a generous bound)."""
+        while not any(predicate(e) for e in self.events):
+            await self._next(timeout)
+        return self.events
+
     async def wait_for(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         """Until `count` events arrived in all (a generous bound, never a speed check)."""
         while len(self.events) < count:
@@ -255,6 +263,11 @@ class PackStream:
 async def pack_is_complete(git: Git, pack: Path, scratch: Path) -> bool:
     """True when `pack` is a whole, valid pack (git index-pack accepts it)."""
     (await git("init", "-q", "--bare", str(scratch))).check()
+    with pack.open("rb") as stdin:
+        return await _index_pack(git, scratch, stdin)
+
+
+async def _index_pack(git: Git, scratch: Path, stdin: BinaryIO) -> bool:
     proc = await asyncio.create_subprocess_exec(
         "git",
         "-C",
@@ -262,7 +275,7 @@ async def pack_is_complete(git: Git, pack: Path, scratch: Path) -> bool:
         "index-pack",
         "--stdin",
         "--fix-thin",
-        stdin=pack.open("rb"),
+        stdin=stdin,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         env=git.env(),
