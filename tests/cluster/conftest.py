@@ -49,7 +49,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = {
         "APP_RATE_LIMIT_ANONYMOUS": f"{ANONYMOUS_LIMIT}/hour",
         "APP_SHUTDOWN_TIMEOUT": "5",
-        "APP_REDIS_URL": "",  # TMPHACK
     }
     with running_cluster(tmp_path_factory.mktemp("cluster"), extra_env=env) as started:
         yield started
