@@ -152,6 +152,8 @@ def _responses(api_doc: ApiDoc, refs: dict[ModelKey, Any], has_params: bool) -> 
         statuses.add(422)
     if has_params:
         statuses.add(404)
+    for status, answer in dict(api_doc.extra.get("responses", {})).items():
+        responses[str(status)] = answer
     for status in sorted(statuses):
         if str(status) in responses:
             continue
@@ -177,6 +179,8 @@ def _success(api_doc: ApiDoc, refs: dict[ModelKey, Any]) -> dict[str, Any]:
     if api_doc.response is not None:
         item = refs[(api_doc.response, "serialization")]
         schema = {"type": "array", "items": item} if api_doc.response_is_list else item
+        if api_doc.extra.get("response_or_list"):
+            schema = {"anyOf": [item, {"type": "array", "items": item}]}
         content["application/json"] = {"schema": schema}
     elif not api_doc.raw_content_types:
         content["application/json"] = {"schema": {}}

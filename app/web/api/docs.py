@@ -7,6 +7,10 @@
 The OpenAPI builder (app/web/openapi.py) walks the router, reads `ApiDoc` from each
 handler and turns the pydantic models into JSON Schema. A route without `doc` is still
 listed, with generic responses.
+
+`extra` keys the builder understands:
+    "response_or_list": True   the 2xx body is `response` or an array of it (contents)
+    "responses": {status: {...}}  OpenAPI response objects merged over the generated ones
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def doc(
     tags: Sequence[str] = (),
     errors: Sequence[int] = (401, 404, 422),
     raw_content_types: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
 ) -> Callable[[H], H]:
     """Attach an ApiDoc to a handler (put it under the route decorator)."""
 
@@ -63,6 +68,7 @@ def doc(
                 tuple(tags),
                 tuple(errors),
                 tuple(raw_content_types),
+                dict(extra or {}),
             ),
         )
         return handler
