@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.git.history_push import ZERO_SHA, is_ancestor, new_commits
@@ -16,10 +17,13 @@ async def record_push(
     """Store and publish events for the refs git actually updated (post-receive's lines)."""
     if not updates:
         return []
-    await ctx.store.mark_pushed(repo.id)
-    items: list[tuple[str, dict[str, Any]]] = []
-    for old, new, ref in updates:
-        items += await _events_for_update(ctx, repo, actor, old, new, ref)
+    marked = asyncio.ensure_future(ctx.store.mark_pushed(repo.id))
+    try:
+        items: list[tuple[str, dict[str, Any]]] = []
+        for old, new, ref in updates:
+            items += await _events_for_update(ctx, repo, actor, old, new, ref)
+    finally:
+        await marked
     return await emit(ctx, repo, items, actor)
 
 
@@ -53,8 +57,13 @@ async def _push_payload(
     forced = False
     commits = []
     if not deleted:
-        forced = not created and not await is_ancestor(ctx.git, path, old, new)
-        commits = await new_commits(ctx.git, path, ref, old, new)
+        if created:
+            commits = await new_commits(ctx.git, path, ref, old, new)
+        else:  # two small git processes at once: this is on the push-to-event path
+            ancestor, commits = await asyncio.gather(
+                is_ancestor(ctx.git, path, old, new), new_commits(ctx.git, path, ref, old, new)
+            )
+            forced = not ancestor
     commit_dicts = [
         {
             "id": c.sha,
