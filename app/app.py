@@ -10,7 +10,7 @@ from aiohttp import web
 from app.git.reader import ReaderPool
 from app.services.bootstrap import open_context
 from app.settings import Settings
-from app.web import api, middlewares, ops, smart_http
+from app.web import api, events_ws, middlewares, ops, smart_http
 from app.web.cors import setup_cors
 from app.web.guards import setup_guards
 from app.web.keys import CTX, SETTINGS
@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(middlewares.stamp_headers)
     # Routes: the API first, Smart HTTP's catch-all under /{owner}/{repo} last.
     api.add_routes(app)
+    events_ws.setup(app)  # WebSocket /api/v1/events, its access cache, 1001 on shutdown
     ops.add_routes(app)
     smart_http.add_routes(app)
     setup_cors(app, settings)  # last: it covers every /api route added above

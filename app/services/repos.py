@@ -8,6 +8,7 @@ from app.auth.access import Access, Principal, effective_access
 from app.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from app.git.names import check_repo, is_valid_ref, route_names
 from app.services.context import AppContext
+from app.services.events import access_changed as events_access_changed
 from app.services.events import emit, repository_payload
 from app.store.records import Duplicate, Repo, User
 
@@ -77,6 +78,7 @@ async def access_changed(ctx: AppContext, repo: Repo) -> None:
     was added, changed or removed. The events service re-checks its subscribers here (the
     hook publishes nothing by itself); `repo` is the row as it is now."""
     log.debug("access to %s changed", repo.full_name)
+    await events_access_changed(ctx, repo.id)
 
 
 async def create_repo(

@@ -19,6 +19,7 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "commits",
     "contents",
     "trees",
+    "events",
     "archives",
     "spec",
 )
