@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -149,8 +150,18 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+class AppTestServer(TestServer):
+    """TestServer with the runner options the real server uses. aiohttp's TestServer
+    drops constructor kwargs (so RUNNER_KWARGS, e.g. auto_decompress=False, never
+    applied) and turns handler cancellation on, which app/server.py does not."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        kwargs.pop("handler_cancellation", None)
+        return web.AppRunner(self.app, **{**kwargs, **RUNNER_KWARGS})
+
+
 async def start_server(settings: Settings) -> Server:
-    test_server = TestServer(create_app(settings), host="127.0.0.1", port=0, **RUNNER_KWARGS)
+    test_server = AppTestServer(create_app(settings), host="127.0.0.1", port=0)
     await test_server.start_server()
     return Server(test_server, settings)
 

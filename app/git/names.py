@@ -11,10 +11,12 @@ from pathlib import Path
 
 from app.errors import Invalid, NotFound
 
-OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-SHA_RE = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
-GIT_PROTOCOL_RE = re.compile(r"^[A-Za-z0-9=:._-]{1,64}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, so "alice\n" would pass
+# `.match()` (and aiohttp decodes %0A in a path). Every caller may use `.match()`.
+OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\Z")
+REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
+SHA_RE = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+GIT_PROTOCOL_RE = re.compile(r"^[A-Za-z0-9=:._-]{1,64}\Z")
 
 
 def is_valid_owner(name: str) -> bool:

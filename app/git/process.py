@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ async def run_git(
     git_dir: Path | None = None,
     input: bytes | None = None,
     check: bool = True,
-    timeout: float = 120.0,
+    timeout: float = 120.0,  # noqa: ASYNC109 (a bound for the whole run, wait_for below)
     env: Mapping[str, str] | None = None,
 ) -> tuple[int, bytes, bytes]:
     """Run git for a small output; returns (returncode, stdout, stderr)."""
@@ -102,6 +103,7 @@ async def run_git(
         stderr=asyncio.subprocess.PIPE,
         env=config.env(env),
         cwd=str(config.home),
+        start_new_session=True,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(input), timeout)
@@ -133,6 +135,7 @@ async def open_git(
         env=config.env(env),
         cwd=str(cwd or config.home),
         limit=1024 * 1024,
+        start_new_session=True,
     )
     try:
         yield proc
@@ -172,8 +175,16 @@ def _argv(config: GitConfig, git_dir: Path | None, args: Sequence[str]) -> list[
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill if still running and wait, so no zombie and no orphan outlives a request."""
+    """Kill if still running and wait, so no zombie and no orphan outlives a request.
+
+    Every git process starts in its own process group (start_new_session), and the whole
+    group is killed: SIGKILL to `http-backend` or `upload-pack` alone would leave the
+    `upload-pack` / `pack-objects` it started running as orphans. (The group id cannot
+    be reused while the leader is unreaped, i.e. while returncode is None.)
+    """
     if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
     with contextlib.suppress(Exception):

@@ -68,11 +68,19 @@ def backend_env(
 
 
 def split_header_block(buffer: bytes) -> tuple[bytes, bytes] | None:
-    """(header block, rest of body) once the blank line has arrived, else None."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        index = buffer.find(separator)
-        if index >= 0:
-            return buffer[:index], buffer[index + len(separator) :]
+    """(header block, rest of body) once the blank line has arrived, else None.
+
+    The first blank line ends the block, whichever line ending it uses: a CRLF CRLF
+    further on belongs to the body.
+    """
+    found = [
+        (index, len(separator))
+        for separator in (b"\r\n\r\n", b"\n\r\n", b"\n\n")
+        if (index := buffer.find(separator, 0, MAX_CGI_HEADER_BYTES + 4)) >= 0
+    ]
+    if found:
+        index, length = min(found)
+        return buffer[:index], buffer[index + length :]
     if len(buffer) > MAX_CGI_HEADER_BYTES:
         raise CgiHeaderError("header block too large")
     return None
@@ -80,16 +88,19 @@ def split_header_block(buffer: bytes) -> tuple[bytes, bytes] | None:
 
 def parse_headers(block: bytes) -> CgiResponse:
     response = CgiResponse()
-    for raw in block.decode("latin-1").splitlines():
+    # Lines end in LF or CRLF only (str.splitlines would also split on \x0b, \x85 ...).
+    for raw in block.decode("latin-1").split("\n"):
+        raw = raw.removesuffix("\r")
         if not raw.strip():
             continue
         name, sep, value = raw.partition(":")
-        if not sep or not name.strip() or any(c in name for c in " \t"):
+        bad_name = not name.strip() or any(c in name for c in " \t")
+        if not sep or bad_name or any(c in raw for c in "\r\0"):
             raise CgiHeaderError(f"malformed header line {raw[:80]!r}")
         name, value = name.strip(), value.strip()
         if name.lower() == "status":
             code, _, reason = value.partition(" ")
-            if not code.isdigit() or not 100 <= int(code) <= 599:
+            if not (code.isascii() and code.isdigit()) or not 100 <= int(code) <= 599:
                 raise CgiHeaderError(f"bad status {value[:40]!r}")
             response.status, response.reason = int(code), reason or "OK"
         elif name.lower() in _FORWARDED:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -118,8 +119,10 @@ async def _run(
         if not advertise and _gzip_body(request)
         else None
     )
+    after_push = None
     if report is not None:
         env[PUSH_REPORT_ENV] = str(report)
+        after_push = _once(lambda: _after_push(ctx, repo, principal.user, report))
     argv = service_args(service, advertise=advertise)
     try:
         async with (
@@ -138,11 +141,12 @@ async def _run(
                 inflater=inflater,
                 content_type=content_type(service, advertise=advertise),
                 preamble=advertisement_preamble(service, git_protocol) if advertise else b"",
+                before_eof=after_push,
             )
             return op.response
     finally:
-        if report is not None:
-            await asyncio.shield(_after_push(ctx, repo, principal.user, report))
+        if after_push is not None:  # also when the client went away: git may have updated refs
+            await after_push()
 
 
 async def _bridge(
@@ -152,6 +156,7 @@ async def _bridge(
     inflater: GzipInflater | None,
     content_type: str,
     preamble: bytes,
+    before_eof: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Pump the body in, the response out and stderr to the log, all at once
     (git deadlocks when both directions outgrow the pipe buffers)."""
@@ -162,7 +167,7 @@ async def _bridge(
         pump = asyncio.ensure_future(_pump_body(request, proc.stdin, inflater))
         tasks.append(pump)
     try:
-        response = await _stream_out(request, proc, pump, content_type, preamble)
+        response = await _stream_out(request, proc, pump, content_type, preamble, before_eof)
         if pump is not None:
             await pump
         # Let git finish (receive-pack's post-receive hook) rather than kill it on exit.
@@ -181,9 +186,13 @@ async def _stream_out(
     pump: asyncio.Future[None] | None,
     content_type: str,
     preamble: bytes,
+    before_eof: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Headers go out with git's first output, so a git that fails before writing
-    anything gets an error status rather than a 200 with an empty body."""
+    anything gets an error status rather than a 200 with an empty body.
+
+    `before_eof` runs after git exited and before the response ends: a push's events
+    are stored by the time `git push` returns."""
     assert proc.stdout is not None
     stdout = proc.stdout
     first = await stdout.read(CHUNK)
@@ -207,6 +216,10 @@ async def _stream_out(
         await write_within(response, preamble + first, idle)
     while chunk := await stdout.read(CHUNK):
         await write_within(response, chunk, idle)
+    if before_eof is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), _EXIT_GRACE)
+        await before_eof()
     await response.write_eof()
     return response
 
@@ -246,6 +259,19 @@ async def _close(stdin: asyncio.StreamWriter) -> None:
 async def _drain_stderr(stderr: asyncio.StreamReader) -> None:
     while line := await stderr.readline():
         log.warning("git: %s", line.decode("utf-8", "replace").rstrip()[:500])
+
+
+def _once(make: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """An async callable that runs `make()` once, shielded; later calls wait for that run."""
+    task: asyncio.Future[None] | None = None
+
+    async def run() -> None:
+        nonlocal task
+        if task is None:
+            task = asyncio.ensure_future(make())
+        await asyncio.shield(task)
+
+    return run
 
 
 def _report_path(ctx: AppContext) -> Path:
