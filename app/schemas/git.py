@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, RootModel, field_validator
 
 from app.schemas.base import OutModel, QueryModel
 from app.schemas.common import Timestamp
@@ -199,6 +199,10 @@ class ContentOut(OutModel):
     content: str | None = None
     target: str | None = None
     submodule_git_url: str | None = None
+
+
+class ContentsOut(RootModel[ContentOut | list[ContentOut]]):
+    """One file, symlink or submodule (an object), or a directory listing (an array)."""
 
 
 class TreeEntryOut(OutModel):

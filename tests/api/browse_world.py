@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 
 from tests.helpers import PASSWORD, Git, Server
 
@@ -57,11 +58,13 @@ class World:
         who: str | None = "alice",
         headers: Mapping[str, str] | None = None,
         redirects: bool = False,
+        encoded: bool = False,
     ) -> Reply:
         sent = dict(headers or {})
         if who is not None:
             sent["Authorization"] = f"token {self.tokens[who]}"
-        url = path if path.startswith("http") else f"{self.api}{path}"
+        text = path if path.startswith("http") else f"{self.api}{path}"
+        url = yarl.URL(text, encoded=encoded)  # encoded: sent exactly as written
         async with self.session.get(url, headers=sent, allow_redirects=redirects) as response:
             return Reply(response.status, response.headers, await response.read())
 

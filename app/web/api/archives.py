@@ -29,14 +29,14 @@ async def _link(request: web.Request, kind: str) -> web.Response:
 
 
 @routes.get(REPO + "/tarball")
-@routes.get(REPO + "/tarball/{ref:.+}")
+@routes.get(REPO + r"/tarball/{ref:[\s\S]+}")
 @doc(summary="Redirect (302) to a tar.gz archive of a ref", status=302, tags=["archives"])
 async def tarball(request: web.Request) -> web.Response:
     return await _link(request, "tarball")
 
 
 @routes.get(REPO + "/zipball")
-@routes.get(REPO + "/zipball/{ref:.+}")
+@routes.get(REPO + r"/zipball/{ref:[\s\S]+}")
 @doc(summary="Redirect (302) to a zip archive of a ref", status=302, tags=["archives"])
 async def zipball(request: web.Request) -> web.Response:
     return await _link(request, "zipball")

@@ -48,7 +48,7 @@ async def list_branches(request: web.Request) -> web.Response:
     return paged_response(request, items, page, len(heads))
 
 
-@routes.get(REPO + "/branches/{branch:.+}")
+@routes.get(REPO + r"/branches/{branch:[\s\S]+}")
 @doc(summary="Get a branch with its head commit", response=BranchOut, tags=["branches"])
 async def get_branch(request: web.Request) -> web.Response:
     name = request.match_info["branch"]

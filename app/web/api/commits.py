@@ -131,7 +131,7 @@ async def list_commits(request: web.Request) -> web.Response:
     return paged_response(request, items, page, total)
 
 
-@routes.get(REPO + "/commits/{ref:.+}")
+@routes.get(REPO + r"/commits/{ref:[\s\S]+}")
 @doc(summary="Get a commit with its files and stats", response=CommitDetailOut, tags=["commits"])
 async def get_commit(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
@@ -152,7 +152,7 @@ async def get_commit(request: web.Request) -> web.Response:
     return json_response(out.model_dump(mode="json"))
 
 
-@routes.get(REPO + "/compare/{basehead:.+}")
+@routes.get(REPO + r"/compare/{basehead:[\s\S]+}")
 @doc(
     summary="Compare two commits (BASE...HEAD)",
     query=CompareQuery,

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from app.git.trees import TreeEntry, blob_chunks
-from app.schemas.git import ContentLinksOut, ContentOut, RefQuery
+from app.schemas.git import ContentLinksOut, ContentOut, ContentsOut, RefQuery
 from app.services import browse
 from app.web.api.commits import REPO, Urls
 from app.web.api.common import ctx_of, json_response, parse_query, principal_of
@@ -51,11 +51,11 @@ def _base64(data: bytes) -> str:
 
 
 @routes.get(REPO + "/contents")
-@routes.get(REPO + "/contents/{path:.*}")
+@routes.get(REPO + r"/contents/{path:[\s\S]*}")
 @doc(
     summary="Get a file or a directory listing (raw bytes with Accept: application/vnd.github.raw)",
     query=RefQuery,
-    response=ContentOut,
+    response=ContentsOut,
     tags=["contents"],
     errors=(401, 403, 404, 422),
     raw_content_types=RAW_TYPES,

@@ -29,7 +29,7 @@ def _entry(urls: Urls, entry: TreeEntry) -> dict[str, object]:
     return out.model_dump(mode="json", exclude_none=True)
 
 
-@routes.get(REPO + "/git/trees/{sha:.+}")
+@routes.get(REPO + r"/git/trees/{sha:[\s\S]+}")
 @doc(
     summary="Get a tree (recursive=1: every entry below it)",
     query=TreeQuery,
@@ -48,8 +48,8 @@ async def get_tree(request: web.Request) -> web.Response:
         handle,
         request.match_info["sha"],
         recursive=query.recursive is not None,
-        max_entries=getattr(settings, "api_tree_max_entries", browse.TREE_MAX_ENTRIES),
-        max_bytes=getattr(settings, "api_tree_max_bytes", browse.TREE_MAX_BYTES),
+        max_entries=settings.api_tree_max_entries,
+        max_bytes=settings.api_tree_max_bytes,
     )
     urls = Urls(request, handle)
     body = {
