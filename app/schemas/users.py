@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictStr
+from pydantic import AwareDatetime, Field, StrictBool, StrictStr, field_validator
 
 from app.schemas.base import BodyModel, OutModel, QueryModel
 from app.schemas.common import MAX_ID, Timestamp
@@ -92,10 +92,19 @@ class TokenCreate(BodyModel):
 
     name: StrictStr | None = Field(None, min_length=1, max_length=100)
     note: StrictStr | None = Field(None, min_length=1, max_length=100)
-    scopes: list[Scope] | StrictStr = Field(
-        default="read", description="A list, or a comma-separated string"
+    scopes: list[Scope] = Field(
+        default_factory=lambda: ["read"],
+        max_length=10,
+        description="Scopes: read, write, admin (a comma-separated string is accepted too)",
     )
     expires_at: AwareDatetime | None = Field(None, description="Optional expiry, in the future")
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class TokenOut(OutModel):

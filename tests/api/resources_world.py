@@ -3,6 +3,7 @@ history (real git), a collaborator, and a small JSON client."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -51,8 +52,11 @@ class Api:
             data = json.dumps(json_body)
             sent.setdefault("Content-Type", "application/json")
         url = path if path.startswith("http") else f"{self.base}{path}"
+        payload = None
+        if data is not None:
+            payload = io.BytesIO(data.encode() if isinstance(data, str) else data)
         async with self.session.request(
-            method, url, data=data, headers=sent, allow_redirects=False
+            method, url, data=payload, headers=sent, allow_redirects=False
         ) as response:
             text = await response.text()
             return Reply(response.status, dict(response.headers), text)

@@ -76,7 +76,7 @@ async def create_token(request: web.Request) -> web.Response:
         ctx_of(request),
         user,
         name=body.name or body.note or "token",
-        scopes=list(body.scopes) if isinstance(body.scopes, list) else body.scopes,
+        scopes=list(body.scopes),
         expires_at=body.expires_at,
     )
     data = token_json(request, token) | {"token": secret}
