@@ -87,13 +87,17 @@ class JwtOut(OutModel):
     expires_at: Timestamp
 
 
+def _read_only() -> list[Scope]:
+    return ["read"]
+
+
 class TokenCreate(BodyModel):
     """POST /user/tokens. `note` is accepted as GitHub's old name for `name`."""
 
     name: StrictStr | None = Field(None, min_length=1, max_length=100)
     note: StrictStr | None = Field(None, min_length=1, max_length=100)
     scopes: list[Scope] = Field(
-        default_factory=lambda: ["read"],
+        default_factory=_read_only,
         max_length=10,
         description="Scopes: read, write, admin (a comma-separated string is accepted too)",
     )
