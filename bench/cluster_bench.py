@@ -322,7 +322,8 @@ async def event_latency(
             pass
         for n in range(pushes):
             (tree / "latency.txt").write_text(f"{n}\n")
-            _git("commit", "-q", "-am", f"latency {n}", cwd=tree, env=env)
+            _git("add", "latency.txt", cwd=tree, env=env)
+            _git("commit", "-q", "-m", f"latency {n}", cwd=tree, env=env)
             sha = _git("rev-parse", "HEAD", cwd=tree, env=env).strip()
             started = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.cluster.conftest import ANONYMOUS_LIMIT
-from tests.cluster.launcher import Cluster
+from tests.cluster.launcher import PASSWORD, Cluster
 from tests.cluster.world import Account, PackStream, World, pack_is_complete, random_blob
 from tests.helpers import Git
 
@@ -451,3 +451,16 @@ async def test_access_removed_on_a_stops_private_events_on_b(
         ).check()
         await sub.wait_until(lambda e: e["repo"] == public)
     assert [e["repo"] for e in sub.events if e["repo"] == secret] == [secret]
+
+
+async def test_a_jwt_issued_by_a_is_accepted_by_b(world: World, name: str) -> None:
+    """The signing key comes from settings (APP_SECRET_KEY), identical on every instance."""
+    alice = await world.account(name)
+    status, body = await world.api(
+        "a", "POST", "/api/v1/auth/token", None, {"username": alice.login, "password": PASSWORD}
+    )
+    assert status in (200, 201), body
+    bearer = {"Authorization": f"Bearer {body['token']}"}
+    for where in ("b", "lb"):
+        status, me = await world.api(where, "GET", "/api/v1/user", headers=bearer)
+        assert status == 200 and me["login"] == alice.login, (where, me)
