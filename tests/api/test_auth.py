@@ -78,3 +78,49 @@ async def test_private_repository_invisible_in_every_listing(world: World) -> No
         assert user.json["public_repos"] == 1
     bob = await world.api.get("/api/v1/users/bob/repos?type=member", token=world.tokens["bob"])
     assert [r["full_name"] for r in bob.json] == ["alice/secret"]
+
+
+async def test_private_repository_invisible_in_every_route(world: World) -> None:
+    """Every route naming a repository answers for alice/secret exactly as for a repository
+    that does not exist, to anonymous callers and to a signed-in stranger."""
+    doc = (await world.api.get("/api/v1/openapi.json")).json
+    values = {
+        "username": "bob",
+        "branch": "main",
+        "ref": "main",
+        "sha": "main",
+        "path": "README.md",
+        "basehead": "main...feature",
+        "name": "main.tar.gz",
+    }
+    checked = 0
+    for path, ops in doc["paths"].items():
+        if "{owner}/{repo}" not in path:
+            continue
+        for method in ops:
+            answers = {}
+            for repo in ("secret", "does-not-exist"):
+                url = re.sub(
+                    r"\{([^}]+)\}",
+                    lambda m, repo=repo: {"owner": "alice", "repo": repo, **values}[m.group(1)],
+                    path,
+                )
+                for who in (None, "carol"):
+                    token = world.tokens[who] if who else None
+                    reply = await world.api.call(method.upper(), url, token=token, json_body={})
+                    message = reply.json.get("message") if reply.text else None
+                    answers[(repo, who)] = (reply.status, message)
+            for who in (None, "carol"):
+                assert answers[("secret", who)] == answers[("does-not-exist", who)], (
+                    method,
+                    path,
+                    who,
+                    answers,
+                )
+            assert answers[("secret", "carol")][0] == 404, (method, path, answers)
+            checked += 1
+    assert checked >= 10
+    # and it is all still there for alice
+    assert (
+        await world.api.get("/api/v1/repos/alice/secret", token=world.tokens["alice"])
+    ).status == 200
