@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(64 * 1024, ge=1024)
     ws_queue_size: int = Field(256, ge=1)
     ws_heartbeat_seconds: float = Field(30.0, gt=0)
+    # Client side: the credential `python -m app events watch` sends when --token is not
+    # given (APP_TOKEN). The server itself never reads it.
+    token: str | None = None
     shutdown_timeout: float = Field(30.0, ge=0)
 
     # Hardening and operations (SECURITY.md): client limits, deadlines, admission, metrics.

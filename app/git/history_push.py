@@ -37,8 +37,9 @@ async def new_commits(
     if old != ZERO_SHA:
         args.append(f"^{old}")
     else:
-        # A new ref: what no other ref reaches is new (--exclude applies to the next --all).
-        args += ["--not", f"--exclude={ref}", "--all"]
+        # A new ref: what no other ref reaches is new (--exclude applies to the next
+        # --glob; not --all, which also takes HEAD, and HEAD may be this very branch).
+        args += ["--not", f"--exclude={ref}", "--glob=refs/*"]
     code, out, _ = await run_git(git, args, git_dir=repo, check=False)
     if code != 0:
         return []

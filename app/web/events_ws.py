@@ -68,6 +68,7 @@ class Session:
         self.principal = principal
         self.authenticated = principal.user is not None
         self.messages = 0
+        self.closing: asyncio.Task[None] | None = None
         ctx = request.app[CTX]
         self.connection = Connection(
             send=ws.send_str,
@@ -80,9 +81,14 @@ class Session:
 
     # Closing ------------------------------------------------------------------------
     def request_close(self, code: int, reason: str) -> None:
-        """Close from outside the handler (slow reader, hub interruption): never waits."""
+        """Close on the Connection's request (slow reader, hub interruption, bad auth)
+        without waiting: the handler may be blocked in receive(), which this wakes. The
+        handler awaits the task before it returns (else aiohttp would close with 1000)."""
+        if self.closing is not None:
+            return
+        self.request.app[CTX].hub.discard(self.connection)
         sessions = self.request.app[SESSIONS]
-        task = asyncio.get_running_loop().create_task(self.close(code, reason))
+        task = self.closing = asyncio.get_running_loop().create_task(self.close(code, reason))
         sessions.closing.add(task)
         task.add_done_callback(sessions.closing.discard)
 
@@ -91,15 +97,17 @@ class Session:
         transport = self.request.transport
         try:
             await asyncio.wait_for(
-                self.ws.close(code=code, message=reason.encode()[:120]), CLOSE_TIMEOUT
+                # drain=False: a reader that reads nothing must not hold us here.
+                self.ws.close(code=code, message=reason.encode()[:120], drain=False),
+                CLOSE_TIMEOUT,
             )
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
         finally:
-            # A peer that reads nothing keeps unsent bytes (the close frame among them)
-            # in our buffer forever: cut it off.
+            # A peer that reads nothing would keep unsent bytes (the close frame among
+            # them) in our buffer forever: it has CLOSE_TIMEOUT to take them, then it is cut.
             if transport is not None and transport.get_write_buffer_size() > 0:
-                transport.abort()
+                asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, _cut_if_stuck, transport)
 
     # Client messages ----------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -172,6 +180,11 @@ class Session:
             return
         keys = self.connection.unsubscribe(names or None)
         self.send({"type": "unsubscribed", "repos": keys})
+
+
+def _cut_if_stuck(transport: asyncio.BaseTransport) -> None:
+    if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size() > 0:
+        transport.abort()
 
 
 def _repo_names(value: Any) -> list[str] | None:
@@ -250,6 +263,8 @@ async def _run(request: web.Request, session: Session) -> None:
                     session.error("binary messages are not accepted")
                 if session.connection.closed:
                     break
+        if session.closing is not None:
+            await asyncio.shield(session.closing)
     finally:
         hub.discard(session.connection)
         session.connection.shutdown()
