@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -75,6 +76,10 @@ async def test_create_repo_with_auto_init(world: World, git: Git, tmp_path: Path
     assert branch.strip() == "trunk"
     log = (await git("log", "--format=%an <%ae>|%s", cwd=tmp_path / "fresh")).check().out
     assert log.strip() == "bob <bob@example.com>|Initial commit"
+    # announced like a push of the new branch, after the repository.created event
+    stored = await world.server.ctx.store.list_events([repo["id"]])
+    assert [e.type for e in stored] == ["repository.created", "push", "branch.created"]
+    assert json.loads(stored[1].payload)["ref"] == "refs/heads/trunk"
     # the server's own copy is bare (no worktree) and fsck-clean
     path = world.server.ctx.storage.path("bob", "fresh")
     assert not (path / "README.md").exists()
