@@ -3,12 +3,14 @@
 side in one run, and the event latency from a push on instance A to a subscriber on B.
 
     .venv/bin/python bench/cluster_bench.py [--requests 4000] [--concurrency 32]
-        [--clones 12] [--clone-concurrency 4] [--pushes 60] [--out FILE.json]
+        [--clones 12] [--clone-concurrency 4] [--pushes 60] [--rounds 3] [--out FILE.json]
 
 Targets, all in the same run on the same machine:
   one       instance A directly
   one+lb    nginx with A only upstream (the balancer's own cost)
   two+lb    nginx with A and B upstream (round robin)
+Each figure is the median of `--rounds` rounds taken in turns (one, one+lb, two+lb, one,
+...), so a drift of the machine's load hits every target alike.
 
 Needs PostgreSQL and Redis on 127.0.0.1 (APP_TEST_DATABASE_URL / APP_TEST_REDIS_URL, or
 the default local ports) and nginx; prints why and exits 0 when one is missing. REST load
@@ -87,6 +89,20 @@ def _nginx_cpu(cluster: Cluster) -> float:
     return total
 
 
+def _services_cpu() -> float:
+    """CPU seconds of every PostgreSQL and Redis server process on the machine (shared
+    with anything else using them meanwhile)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            comm = text[text.index("(") + 1 : text.rindex(")")]
+            if comm.startswith(("postgres", "redis-server")):
+                fields = text.rsplit(")", 1)[1].split()
+                total += sum(int(x) for x in fields[11:13]) / TICKS
+    return total
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -111,6 +127,7 @@ def cpu_meter(cluster: Cluster, into: dict[str, Any]) -> Iterator[None]:
     before = {n: _cpu_of(i.proc.pid) for n, i in cluster.instances.items()}
     nginx, kids, me = _nginx_cpu(cluster), _children_cpu(), _self_cpu()
     busy, total = _system_cpu()
+    services = _services_cpu()
     wall = time.perf_counter()
     yield
     wall = time.perf_counter() - wall
@@ -118,7 +135,8 @@ def cpu_meter(cluster: Cluster, into: dict[str, Any]) -> Iterator[None]:
     cpu["nginx"] = _nginx_cpu(cluster) - nginx
     cpu["clients"] = (_children_cpu() - kids) + (_self_cpu() - me)
     busy_after, total_after = _system_cpu()
-    # Everything else: PostgreSQL, Redis, the kernel, and whatever else runs on the machine.
+    cpu["pg+redis"] = _services_cpu() - services
+    # Everything else: the kernel, and whatever else runs on the machine meanwhile.
     cpu["other"] = max(0.0, (busy_after - busy) - sum(cpu.values()))
     into["cpu_s"] = {k: round(v, 2) for k, v in cpu.items()}
     into["cpu_busy"] = round((busy_after - busy) / max(total_after - total, 1e-9), 2)
@@ -222,24 +240,46 @@ async def run_aiohttp(url: str, token: str, requests: int, concurrency: int) -> 
     }
 
 
+def _merge(rounds: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Rounds of one target -> the median figure, CPU seconds added up."""
+    merged = dict(rounds[len(rounds) // 2])
+    values = sorted(r[key] for r in rounds)
+    merged[key] = values[len(values) // 2]
+    merged["rounds"] = [r[key] for r in rounds]
+    cpu: dict[str, float] = {}
+    for r in rounds:
+        for name, seconds in r["cpu_s"].items():
+            cpu[name] = round(cpu.get(name, 0.0) + seconds, 2)
+    merged["cpu_s"] = cpu
+    merged["cpu_busy"] = round(statistics.mean(r["cpu_busy"] for r in rounds), 2)
+    return merged
+
+
 def rest_throughput(
     cluster: Cluster, targets: dict[str, str], path: str, token: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    results = {}
-    for label, base in targets.items():
-        url = base + path
-        warm = min(200, args.requests)
-        record: dict[str, Any] = {}
+    """Targets in turns, `args.rounds` times (the machine drifts): the median round."""
+    per_round = max(1, args.requests // args.rounds)
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in targets}
+    for base in targets.values():  # warm-up
         if shutil.which("ab"):
-            run_ab(url, token, warm, args.concurrency)
-            with cpu_meter(cluster, record):
-                record.update(run_ab(url, token, args.requests, args.concurrency))
+            run_ab(base + path, token, min(200, per_round), args.concurrency)
         else:
-            asyncio.run(run_aiohttp(url, token, warm, args.concurrency))
+            asyncio.run(run_aiohttp(base + path, token, min(200, per_round), args.concurrency))
+    for _ in range(args.rounds):
+        for label, base in targets.items():
+            record: dict[str, Any] = {}
             with cpu_meter(cluster, record):
-                record.update(asyncio.run(run_aiohttp(url, token, args.requests, args.concurrency)))
-        results[label] = record
-        print(f"  REST {path} via {label}: {record['req_per_s']:.0f} req/s", file=sys.stderr)
+                if shutil.which("ab"):
+                    record.update(run_ab(base + path, token, per_round, args.concurrency))
+                else:
+                    record.update(
+                        asyncio.run(run_aiohttp(base + path, token, per_round, args.concurrency))
+                    )
+            rounds[label].append(record)
+    results = {label: _merge(found, "req_per_s") for label, found in rounds.items()}
+    for label, record in results.items():
+        print(f"  REST {path} via {label}: {record['rounds']} req/s", file=sys.stderr)
     return results
 
 
@@ -285,19 +325,23 @@ def clone_throughput(
     env: dict[str, str],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    results = {}
-    for label, base in targets.items():
-        url = f"{base}/{full_name}.git"
-        asyncio.run(_clones(url, work, env, auth, 2, 2))  # warm-up
-        record: dict[str, Any] = {}
-        with cpu_meter(cluster, record):
-            started = time.perf_counter()
-            asyncio.run(_clones(url, work, env, auth, args.clones, args.clone_concurrency))
-            wall = time.perf_counter() - started
-        record["clones_per_s"] = round(args.clones / wall, 2)
-        record["wall_s"] = round(wall, 2)
-        results[label] = record
-        print(f"  clones via {label}: {record['clones_per_s']} clones/s", file=sys.stderr)
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in targets}
+    for base in targets.values():  # warm-up
+        asyncio.run(_clones(f"{base}/{full_name}.git", work, env, auth, 2, 2))
+    for _ in range(args.rounds):
+        for label, base in targets.items():
+            url = f"{base}/{full_name}.git"
+            record: dict[str, Any] = {}
+            with cpu_meter(cluster, record):
+                started = time.perf_counter()
+                asyncio.run(_clones(url, work, env, auth, args.clones, args.clone_concurrency))
+                wall = time.perf_counter() - started
+            record["clones_per_s"] = round(args.clones / wall, 2)
+            record["wall_s"] = round(wall, 2)
+            rounds[label].append(record)
+    results = {label: _merge(found, "clones_per_s") for label, found in rounds.items()}
+    for label, record in results.items():
+        print(f"  clones via {label}: {record['rounds']} clones/s", file=sys.stderr)
     return results
 
 
@@ -386,36 +430,44 @@ def _api_path(base: str, token: str, full_name: str) -> list[str]:
     return paths
 
 
+def _rounds(record: dict[str, Any]) -> str:
+    return ", ".join(f"{x:.3g}" for x in record.get("rounds", []))
+
+
 def report(results: dict[str, Any]) -> str:
     lines = ["# Cluster benchmark", "", f"machine: {os.cpu_count()} cores; {results['when']}", ""]
     labels = list(results["targets"])
     for path, by_target in results["rest"].items():
         lines += [f"## REST `GET {path}`", ""]
         lines += [
-            "| target | req/s | p50 ms | p99 ms | CPU s (A / B / nginx / client / other) "
-            "| machine busy |"
+            "| target | req/s median (rounds) | p50 ms | p99 ms "
+            "| CPU s (A / B / nginx / client / pg+redis / other) | machine busy |"
         ]
         lines += ["| --- | --- | --- | --- | --- | --- |"]
         for label in labels:
             r = by_target[label]
             cpu = r["cpu_s"]
             lines.append(
-                f"| {label} | {r['req_per_s']:.0f} | {r['p50_ms']} | {r['p99_ms']} | "
+                f"| {label} | {r['req_per_s']:.0f} ({_rounds(r)}) | {r['p50_ms']} | "
+                f"{r['p99_ms']} | "
                 f"{cpu.get('instance_a', 0)} / {cpu.get('instance_b', 0)} / {cpu['nginx']} / "
-                f"{cpu['clients']} / {cpu['other']} | {r['cpu_busy']:.0%} |"
+                f"{cpu['clients']} / {cpu['pg+redis']} / {cpu['other']} | {r['cpu_busy']:.0%} |"
             )
         lines.append("")
     lines += ["## Concurrent clones", ""]
     lines += [
-        "| target | clones/s | wall s | CPU s (A / B / nginx / clients / other) | machine busy |"
+        "| target | clones/s median (rounds) | wall s "
+        "| CPU s (A / B / nginx / clients / pg+redis / other) | machine busy |"
     ]
     lines += ["| --- | --- | --- | --- | --- |"]
     for label in labels:
         r = results["clones"][label]
         cpu = r["cpu_s"]
         lines.append(
-            f"| {label} | {r['clones_per_s']} | {r['wall_s']} | {cpu.get('instance_a', 0)} / "
-            f"{cpu.get('instance_b', 0)} / {cpu['nginx']} / {cpu['clients']} / {cpu['other']} | "
+            f"| {label} | {r['clones_per_s']} ({_rounds(r)}) | {r['wall_s']} | "
+            f"{cpu.get('instance_a', 0)} / "
+            f"{cpu.get('instance_b', 0)} / {cpu['nginx']} / {cpu['clients']} / "
+            f"{cpu['pg+redis']} / {cpu['other']} | "
             f"{r['cpu_busy']:.0%} |"
         )
     lines.append("")
@@ -440,6 +492,7 @@ def main() -> int:
     parser.add_argument("--clones", type=int, default=12)
     parser.add_argument("--clone-concurrency", type=int, default=4)
     parser.add_argument("--pushes", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3, help="targets measured in turns")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
