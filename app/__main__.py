@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from app.errors import AppError
 from app.settings import Settings
 
-Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,7 +140,10 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.users import create_token, get_user
 
     async with open_context(settings) as ctx:
-        user = await get_user(ctx, args.name)
+        try:
+            user = await get_user(ctx, args.name)
+        except AppError as exc:
+            raise AppError(f"no user named {args.name!r}") from exc
         _, secret = await create_token(ctx, user, name=args.label, scopes=args.scopes)
     print(secret)
     return 0
@@ -211,8 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app import logs
 
     logs.configure(settings.log_level, settings.log_format)
+    run: Command = args.run
     try:
-        return asyncio.run(args.run(settings, args))
+        return asyncio.run(run(settings, args))
     except AppError as exc:
         detail = next((e.get("message") for e in exc.errors or [] if e.get("message")), None)
         message = f"{exc.message}: {detail}" if detail else exc.message
@@ -225,6 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"python -m app: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
             file=sys.stderr,
         )
+        return 1
+    except Exception as exc:  # e.g. a database URL SQLAlchemy cannot load: one line, no trace
+        logging.getLogger("app").debug("command failed", exc_info=True)
+        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+        print(f"python -m app: error: {type(exc).__name__}: {text}", file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ import signal
 from aiohttp import web
 
 from app.app import create_app, runner_kwargs
+from app.git.process import use_pidfd_child_watcher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,15 +31,18 @@ async def serve(settings: Settings) -> int:
         access_log=None,  # app.access writes one line per request
         **runner_kwargs(settings),
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    use_pidfd_child_watcher(loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"githost listening on {_url(runner, settings)}", flush=True)
     try:
+        # Inside the try: a port in use or a database that does not answer still closes
+        # what setup opened (no "athrow(): asynchronous generator" noise at exit).
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        print(f"githost listening on {_url(runner, settings)}", flush=True)
         await stop.wait()
         log.info("stopping: draining in-flight requests (up to %ss)", settings.shutdown_timeout)
     finally:
