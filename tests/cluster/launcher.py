@@ -79,7 +79,7 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 async def _admin(url: str, statement: str) -> None:
-    import asyncpg  # the driver the server uses
+    import asyncpg  # type: ignore[import-untyped]  # the driver the server uses
 
     conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
     try:
