@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from app.auth.access import Access
+from app.errors import NotFound
 from app.schemas.repos import CollaboratorPut, InvitationOut, PermissionOut
 from app.schemas.users import CollaboratorOut
 from app.services import collaborators as service
@@ -93,10 +94,7 @@ async def list_collaborators(request: web.Request) -> web.Response:
 async def check_collaborator(request: web.Request) -> web.Response:
     repo = await _repo(request, Access.READ if _is_self(request) else Access.WRITE)
     if not await service.is_collaborator(ctx_of(request), repo, request.match_info["username"]):
-        return json_response(
-            {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
-            status=404,
-        )
+        raise NotFound("Not Found")
     return web.Response(status=204)
 
 
