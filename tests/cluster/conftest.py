@@ -50,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip(f"cluster: {reason}")
     env = {
         "APP_RATE_LIMIT_ANONYMOUS": f"{ANONYMOUS_LIMIT}/hour",
-        "APP_SHUTDOWN_TIMEOUT": "5",
+        "APP_SHUTDOWN_TIMEOUT": "60",
     }
     with running_cluster(tmp_path_factory.mktemp("cluster"), extra_env=env) as started:
         yield started

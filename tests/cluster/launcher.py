@@ -253,6 +253,15 @@ class Cluster:
         wait_http(f"{url}/healthz", timeout=timeout, accept_any_status=True)
         return instance
 
+    def wait(self, name: str, timeout: float = 90) -> int:
+        """Wait for an instance that was told to stop; its exit status."""
+        proc = self.instances[name].proc
+        try:
+            return proc.wait(timeout=timeout)
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         instance = self.instances[name]
         if instance.alive():

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.cluster.conftest import ANONYMOUS_LIMIT
-from tests.cluster.launcher import PASSWORD, Cluster
+from tests.cluster.launcher import PASSWORD, Cluster, basic_header
 from tests.cluster.world import Account, PackStream, World, pack_is_complete, random_blob
 from tests.helpers import Git
 
@@ -464,3 +464,62 @@ async def test_a_jwt_issued_by_a_is_accepted_by_b(world: World, name: str) -> No
     for where in ("b", "lb"):
         status, me = await world.api(where, "GET", "/api/v1/user", headers=bearer)
         assert status == 200 and me["login"] == alice.login, (where, me)
+
+
+async def test_a_graceful_stop_of_a_drains_its_clone_while_b_serves(
+    world: World, cluster: Cluster, name: str, work: Path
+) -> None:
+    """A rolling restart: SIGTERM drains A's clone in flight; the balancer sends new work
+    to B meanwhile; A comes back on its port."""
+    alice = await world.account(name)
+    full = await world.repo(alice, "rolling")
+    tree = work / "rolling-src"
+    sha = await world.worktree(tree, {"big.bin": random_blob(BIG)})
+    (await world.run_git(alice, "push", "-q", world.remote("b", full), "main", cwd=tree)).check()
+    port = cluster.instances["a"].port
+    stream = await PackStream.open(
+        world.session, world.remote("a", full), sha, alice, work / "drained.pack"
+    )
+    try:
+        await stream.read_some(256 * 1024)
+        assert not stream.finished
+        cluster.instances["a"].proc.send_signal(signal.SIGTERM)
+        # While A drains, new clones through the balancer are served (by B).
+        for n in range(3):
+            dest = work / f"during-{n}"
+            clone = await world.run_git(alice, "clone", "-q", world.remote("lb", full), str(dest))
+            clone.check()
+        await stream.read_rest()
+        assert stream.finished
+        assert await asyncio.to_thread(cluster.wait, "a") == 0
+    finally:
+        stream.close()
+        if not cluster.instances["a"].alive():
+            cluster.start_instance("a", port=port)
+    assert await pack_is_complete(world.git, stream.out, work / "d.git")
+    assert (await world.ls_remote(alice, "a", full))["refs/heads/main"] == sha
+
+
+async def test_failed_logins_are_counted_by_all_instances_together(world: World, name: str) -> None:
+    alice = await world.account(name)
+    address = f"203.0.113.{secrets.randbelow(250) + 1}"
+    statuses = []
+    for n in range(12):
+        where = ("a", "b", "lb")[n % 3]
+        status, _ = await world.api(
+            where,
+            "GET",
+            "/api/v1/user",
+            headers={
+                "Authorization": basic_header(alice.login, f"wrong-{n}"),
+                "X-Forwarded-For": address,
+            },
+        )
+        statuses.append(status)
+    # APP_AUTH_FAILURE_LIMIT is 10/minute: the limit is reached across instances together.
+    assert statuses[:10] == [401] * 10, statuses
+    assert statuses[10:] == [429, 429], statuses
+    # Other addresses are not locked out, whichever instance they reach.
+    for where in ("a", "b"):
+        status, _ = await world.api(where, "GET", "/api/v1/user", alice)
+        assert status == 200
