@@ -7,6 +7,7 @@ allow-listed environment for child processes.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 from pathlib import Path
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     # (the naive design, kept for the benchmark); GitHub's limits for recursive trees.
     reader_per_repo: int = Field(8, ge=1)
     git_reader_pool: bool = True
+    reader_cache_mb: int = Field(64, ge=0)  # immutable objects and walks by id; 0 = off
     api_tree_max_entries: int = Field(100_000, ge=1)
     api_tree_max_bytes: int = Field(7 * 1024 * 1024, ge=1024)
 
@@ -144,19 +146,27 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.data_dir / "secret_key"
         try:
-            return path.read_text().strip()
+            return _read_key(path)
         except FileNotFoundError:
             pass
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(key + "\n")
-        tmp.chmod(0o600)
+        # A private temporary file per process (never readable by others, not even
+        # briefly), then link(): it fails if another process won the race: read theirs.
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
         try:
-            # link() fails if another process won the race: then read theirs.
             path.hardlink_to(tmp)
         except FileExistsError:
             pass
         finally:
             tmp.unlink(missing_ok=True)
-        return path.read_text().strip()
+        return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"{path} holds no usable key (fewer than 32 characters)")
+    return key
