@@ -305,4 +305,6 @@ def add_routes(app: web.Application) -> None:
     base = "/{owner}/{repo}"
     app.router.add_get(base + "/info/refs", info_refs, allow_head=False)
     app.router.add_post(base + "/{service:git-upload-pack|git-receive-pack}", service_rpc)
-    app.router.add_route("*", base + "/{tail:.*}", not_served)
+    # The catch-all leaves /api alone, so an API path with an unknown method is 405
+    # (with Allow) rather than this route's 404.
+    app.router.add_route("*", "/{owner:(?!api/)[^{}/]+}/{repo}/{tail:.*}", not_served)
