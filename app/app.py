@@ -55,6 +55,7 @@ async def _readers(app: web.Application) -> AsyncIterator[None]:
         per_repo=settings.reader_per_repo,
         idle_seconds=settings.reader_idle_seconds,
         pooled=settings.git_reader_pool,
+        cache_bytes=settings.reader_cache_mb * 1024 * 1024,
     )
     await pool.start()
     ctx.readers = pool

@@ -37,6 +37,8 @@ section() {  # NAME SCRIPT [ARGS...]
 section git bench/git_bench.sh
 # several instances behind a load balancer (needs PostgreSQL, Redis, nginx; skips itself)
 section cluster bench/cluster_bench.py
+# REST reads: pooled cat-file readers vs one git process per request (contents, tree, commits)
+section api bench/api_bench.py
 # event stream: push -> event latency, fan-out to 1,000 subscribers, memory per subscriber
 section events bench/events_bench.py
 

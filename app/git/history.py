@@ -117,6 +117,7 @@ def parse_commit(sha: str, data: bytes) -> Commit:
 class RevPage:
     shas: list[str]
     total: int
+    every: list[str] | None = None  # all of them, when asked for and at most keep_all
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,11 @@ async def rev_list(
     skip: int = 0,
     limit: int = 30,
     reverse: bool = False,
+    keep_all: int = 0,
 ) -> RevPage:
     """Commit ids reachable from include and not from exclude, newest first (or oldest first
-    with reverse): the slice [skip, skip+limit) and the total, counted as the output streams."""
+    with reverse): the slice [skip, skip+limit) and the total, counted as the output streams.
+    With keep_all, the whole list too while it has at most keep_all ids."""
     _require_sha(*include, *exclude)
     args = ["rev-list", *filters.args()]
     if reverse:
@@ -158,12 +161,18 @@ async def rev_list(
     if filters.path:
         args.append(filters.path)
     page: list[str] = []
+    every: list[str] | None = [] if keep_all else None
     total = 0
     async for line in _lines(git, git_dir, args):
+        sha = line.decode("ascii")
         if skip <= total < skip + limit:
-            page.append(line.decode("ascii"))
+            page.append(sha)
+        if every is not None:
+            every.append(sha)
+            if len(every) > keep_all:
+                every = None
         total += 1
-    return RevPage(page, total)
+    return RevPage(page, total, every)
 
 
 async def _lines(git: GitConfig, git_dir: Path, args: list[str]) -> AsyncIterator[bytes]:

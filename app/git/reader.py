@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from app.git.cache import ObjectCache
+from app.git.names import SHA_RE
 from app.git.process import GitConfig, GitError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # (path lookups), never an option. Refs are validated by app.git.names before this.
 _NAME_RE = re.compile(r"^[^\x00-\x20\x7f:\\-][^\x00-\x20\x7f:\\]{0,1100}$")
 _TIMEOUT = 30.0
+CACHE_OBJECT_MAX = 256 * 1024  # objects up to this size are kept in the pool's cache
 
 
 class ReaderDied(GitError):
@@ -60,6 +63,8 @@ class CatFile:
         self.git_dir = git_dir
         self.last_used = time.monotonic()
         self.broken = False
+        self.cache: ObjectCache | None = None  # set by the pool at checkout
+        self.cache_key: Hashable = None
         self._stderr = asyncio.ensure_future(self._drain_stderr())
 
     @classmethod
@@ -86,16 +91,35 @@ class CatFile:
         return (await self.info_many([name]))[0]
 
     async def info_many(self, names: Sequence[str]) -> list[ObjectInfo | None]:
-        """`info` for many objects, pipelined (a writer task and the reader run together)."""
-        if not names:
-            return []
-        lines = [f"info {check_name(n)}\n".encode() for n in names]
+        """`info` for many objects, pipelined (a writer task and the reader run together).
+
+        Full object ids are answered from the cache when possible.
+        """
+        results: list[ObjectInfo | None] = [None] * len(names)
+        pending = []
+        for index, name in enumerate(names):
+            check_name(name)
+            hit = self._cached("info", name)
+            if hit is None:
+                obj = self._cached("obj", name)
+                hit = obj[0] if isinstance(obj, tuple) else None
+            if isinstance(hit, ObjectInfo):
+                results[index] = hit
+            else:
+                pending.append(index)
+        if not pending:
+            return results
+        lines = [f"info {names[i]}\n".encode() for i in pending]
         async with self._guard():
             writer = asyncio.ensure_future(self._write(b"".join(lines)))
             try:
-                return [await self._header() for _ in names]
+                for index in pending:
+                    info = results[index] = await self._header()
+                    if info is not None and info.sha == names[index]:
+                        self._keep("info", info.sha, info, 100)
             finally:
                 await _finish(writer)
+        return results
 
     async def read(self, name: str, max_size: int) -> tuple[ObjectInfo, bytes] | None:
         """A whole object of at most max_size bytes (check `info` first for big ones)."""
@@ -105,26 +129,44 @@ class CatFile:
         self, names: Sequence[str], max_size: int
     ) -> list[tuple[ObjectInfo, bytes] | None]:
         """Several whole objects, pipelined. An object over max_size is an error."""
-        if not names:
-            return []
-        lines = [f"contents {check_name(n)}\n".encode() for n in names]
-        results: list[tuple[ObjectInfo, bytes] | None] = []
+        results: list[tuple[ObjectInfo, bytes] | None] = [None] * len(names)
+        pending = []
+        for index, name in enumerate(names):
+            check_name(name)
+            hit = self._cached("obj", name)
+            if isinstance(hit, tuple) and hit[0].size <= max_size:
+                results[index] = hit
+            else:
+                pending.append(index)
+        if not pending:
+            return results
+        lines = [f"contents {names[i]}\n".encode() for i in pending]
         async with self._guard():
             writer = asyncio.ensure_future(self._write(b"".join(lines)))
             try:
-                for _ in names:
+                for index in pending:
                     info = await self._header()
                     if info is None:
-                        results.append(None)
                         continue
                     if info.size > max_size:
                         self.broken = True  # the rest of this object is still in the pipe
                         raise ValueError(f"object {info.sha} is {info.size} bytes")
-                    data = await self._stdout().readexactly(info.size + 1)
-                    results.append((info, data[:-1]))
+                    data = (await self._stdout().readexactly(info.size + 1))[:-1]
+                    results[index] = (info, data)
+                    if info.sha == names[index] and info.size <= CACHE_OBJECT_MAX:
+                        self._keep("obj", info.sha, (info, data), info.size)
             finally:
                 await _finish(writer)
         return results
+
+    def _cached(self, kind: str, name: str) -> object | None:
+        if self.cache is None or not SHA_RE.match(name):
+            return None
+        return self.cache.get((self.cache_key, kind, name))
+
+    def _keep(self, kind: str, sha: str, value: object, cost: int) -> None:
+        if self.cache is not None:
+            self.cache.put((self.cache_key, kind, sha), value, cost)
 
     async def close(self) -> None:
         self.broken = True
@@ -213,8 +255,10 @@ class ReaderPool:
         per_repo: int = 8,
         idle_seconds: float = 60.0,
         pooled: bool = True,
+        cache_bytes: int = 0,
     ):
         self.git = git
+        self.cache = ObjectCache(cache_bytes)
         self.max_processes = max_processes
         self.per_repo = min(per_repo, max_processes)
         self.idle_seconds = idle_seconds
@@ -255,16 +299,21 @@ class ReaderPool:
         if not self.pooled:
             self.started += 1
             cat = await CatFile.start(self.git, git_dir)
+            cat.cache, cat.cache_key = self._cache(), key
             try:
                 yield cat
             finally:
                 await cat.close()
             return
         cat = await self._acquire(key, git_dir)
+        cat.cache, cat.cache_key = self._cache(), key
         try:
             yield cat
         finally:
             await self._release(key, cat)
+
+    def _cache(self) -> ObjectCache | None:
+        return self.cache if self.cache.max_bytes > 0 else None
 
     async def _acquire(self, key: Hashable, git_dir: Path) -> CatFile:
         if self._closed:

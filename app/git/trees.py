@@ -55,10 +55,19 @@ def parse_tree(data: bytes, prefix: str = "") -> list[TreeEntry]:
 
 
 async def read_tree(cat: CatFile, sha: str, prefix: str = "") -> list[TreeEntry] | None:
+    """A tree's entries (parsed trees are cached with the reader's objects)."""
+    key = (cat.cache_key, "tree", sha, prefix)
+    if cat.cache is not None:
+        hit = cat.cache.get(key)
+        if isinstance(hit, list):
+            return list(hit)
     got = await cat.read(sha, MAX_TREE_OBJECT)
     if got is None or got[0].type != "tree":
         return None
-    return parse_tree(got[1], prefix)
+    entries = parse_tree(got[1], prefix)
+    if cat.cache is not None and got[0].sha == sha:
+        cat.cache.put(key, entries, 3 * got[0].size + 120 * len(entries))
+    return list(entries)
 
 
 async def with_sizes(cat: CatFile, entries: Sequence[TreeEntry]) -> list[TreeEntry]:

@@ -49,9 +49,23 @@ def readers(ctx: AppContext) -> ReaderPool:
     return pool  # type: ignore[no-any-return]
 
 
+_PATHS: dict[tuple[str, str], Path] = {}
+
+
+def repo_path(ctx: AppContext, repo: Repo) -> Path:
+    """Where a stored repository lives (memoized: safe_join resolves symlinks on disk)."""
+    key = (repo.owner, repo.name)
+    path = _PATHS.get(key)
+    if path is None or path.parent.parent != ctx.storage.root:
+        if len(_PATHS) > 10_000:
+            _PATHS.clear()
+        path = _PATHS[key] = ctx.storage.path(repo.owner, repo.name)
+    return path
+
+
 async def open_repo(ctx: AppContext, principal: Principal, owner: str, name: str) -> RepoHandle:
     repo, _ = await resolve(ctx, principal, owner, name)
-    return RepoHandle(repo, ctx.storage.path(repo.owner, repo.name))
+    return RepoHandle(repo, repo_path(ctx, repo))
 
 
 @contextlib.asynccontextmanager
@@ -102,10 +116,11 @@ async def commit_or_default(cat: CatFile, handle: RepoHandle, ref: str | None) -
 
 
 async def tree_of(cat: CatFile, commit: str) -> str:
-    info = await cat.info(f"{commit}^{{tree}}")
-    if info is None:
+    """The root tree of a commit (read from the commit object: cached by its id)."""
+    got = await cat.read(commit, 16 * 1024 * 1024)
+    if got is None or got[0].type != "commit" or not got[1].startswith(b"tree "):
         raise NotFound("Not Found")
-    return info.sha
+    return got[1][5:45].decode("ascii")
 
 
 @dataclass(frozen=True)

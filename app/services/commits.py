@@ -18,11 +18,19 @@ from app.git.history import (
     rev_list,
 )
 from app.git.reader import CatFile
-from app.services.browse import RepoHandle, check_path, check_ref, commit_or_default, reader
+from app.services.browse import (
+    RepoHandle,
+    check_path,
+    check_ref,
+    commit_or_default,
+    reader,
+    readers,
+)
 from app.services.browse import resolve_commit as resolve_ref
 from app.services.context import AppContext
 
 MAX_COMMIT_OBJECT = 16 * 1024 * 1024
+HISTORY_CACHE_MAX = 500_000
 COMPARE_MAX_COMMITS = 10_000
 
 
@@ -72,9 +80,37 @@ async def list_commits(
             raise EmptyRepository()
         raise NotFound(f"No commit found for SHA: {query.sha}")
     filters = RevFilter(path, query.since, query.until, await _author_filter(ctx, query.author))
-    page = await rev_list(ctx.git, handle.path, [head], filters=filters, skip=skip, limit=limit)
+    shas, total = await _history(ctx, handle, head, filters, skip, limit)
     async with reader(ctx, handle) as cat:
-        return await read_commits(cat, page.shas), page.total
+        return await read_commits(cat, shas), total
+
+
+async def _history(
+    ctx: AppContext, handle: RepoHandle, head: str, filters: RevFilter, skip: int, limit: int
+) -> tuple[list[str], int]:
+    """A page of the walk from head and its length. The walk from a commit id never changes,
+    so the whole list (packed, up to HISTORY_CACHE_MAX ids) is kept in the reader cache."""
+    cache = readers(ctx).cache
+    key = ("revs", handle.key, head, filters)
+    packed = cache.get(key) if cache.max_bytes else None
+    if isinstance(packed, bytes):
+        width = len(head) // 2
+        total = len(packed) // width
+        chunk = packed[skip * width : (skip + limit) * width]
+        return [chunk[i : i + width].hex() for i in range(0, len(chunk), width)], total
+    page = await rev_list(
+        ctx.git,
+        handle.path,
+        [head],
+        filters=filters,
+        skip=skip,
+        limit=limit,
+        keep_all=HISTORY_CACHE_MAX if cache.max_bytes else 0,
+    )
+    if page.every is not None:
+        data = b"".join(bytes.fromhex(sha) for sha in page.every)
+        cache.put(key, data, len(data))
+    return page.shas, page.total
 
 
 async def get_commit(ctx: AppContext, handle: RepoHandle, ref: str) -> tuple[Commit, Diff]:
