@@ -263,3 +263,26 @@ async def test_archives_redirect_and_stream(world: World) -> None:
     assert followed.status == 200
     with zipfile.ZipFile(io.BytesIO(followed.body)) as zipped:
         assert f"alice-pub-{world.shas['c7'][:7]}/README.md" in zipped.namelist()
+
+
+async def test_contents_size_limits(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's limits, lowered here: over JSON_CONTENT_MAX only raw (streamed from git),
+    over RAW_MAX refused with 403 too_large."""
+    from app.services import browse
+
+    monkeypatch.setattr(browse, "JSON_CONTENT_MAX", 500)
+    blob = bytes(range(256)) * 4
+    big = await world.get("/repos/alice/pub/contents/bin/blob.dat")
+    assert big.status == 200
+    assert big.json["encoding"] == "none" and big.json["content"] == ""
+    assert big.json["size"] == len(blob)
+    raw = await world.get(
+        "/repos/alice/pub/contents/bin/blob.dat", headers={"Accept": "application/vnd.github.raw"}
+    )
+    assert raw.status == 200 and raw.body == blob
+    monkeypatch.setattr(browse, "RAW_MAX", 1000)
+    refused = await world.get("/repos/alice/pub/contents/bin/blob.dat")
+    assert refused.status == 403
+    assert refused.json["errors"][0]["code"] == "too_large"
+    small = await world.get("/repos/alice/pub/contents/README.md")
+    assert small.status == 200 and small.json["encoding"] == "base64"

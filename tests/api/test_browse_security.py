@@ -14,7 +14,7 @@ import pytest
 
 from app.services.archives import _sign
 from tests.api.browse_world import World, build_world
-from tests.helpers import Git, Server
+from tests.helpers import PASSWORD, Git, Server
 
 ROUTES = [
     "/branches",
@@ -174,3 +174,31 @@ async def test_dead_reader_is_replaced(world: World) -> None:
             await cat.proc.wait()
     assert (await world.get("/repos/alice/pub/contents/README.md")).status == 200
     assert (await world.get("/repos/alice/pub/git/trees/main")).status == 200
+
+
+async def test_cached_objects_never_cross_repositories(
+    world: World, git: Git, tmp_path: Path
+) -> None:
+    """An object read (and cached) through the private repository is not found by id
+    through the public one, which does not have it."""
+    work = tmp_path / "work"
+    (work / "secret.txt").write_text("private only\n")
+    (await git("add", "secret.txt", cwd=work)).check()
+    (await git("commit", "-qm", "secret", cwd=work)).check()
+    url = world.server.git_url("alice/priv", "alice", PASSWORD)
+    (await git("push", "-q", url, "main", cwd=work)).check()
+    secret = (await world.get("/repos/alice/priv/commits/main")).json
+    tree_sha = secret["commit"]["tree"]["sha"]
+    assert (await world.get(f"/repos/alice/priv/git/trees/{tree_sha}")).status == 200
+    assert (
+        await world.get(f"/repos/alice/priv/contents/secret.txt?ref={secret['sha']}")
+    ).status == 200
+    for route in (
+        f"/git/trees/{tree_sha}",
+        f"/commits/{secret['sha']}",
+        f"/contents/secret.txt?ref={secret['sha']}",
+        f"/commits?sha={secret['sha']}",
+        f"/tarball/{secret['sha']}",
+    ):
+        reply = await world.get(f"/repos/alice/pub{route}", who="bob")
+        assert reply.status in (404, 422), (route, reply.status)
