@@ -73,7 +73,7 @@ async def authorize_download(
             wanted = _sign(ctx.secret_key, repo.id, sha, fmt, int(expires))
             if hmac.compare_digest(wanted, signature):
                 handle = RepoHandle(repo, ctx.storage.path(repo.owner, repo.name))
-    if handle is None:  # no valid link: the caller's own access decides (401/404)
+    if handle is None:  # no valid link: the caller's own access decides (404)
         handle = await open_repo(ctx, principal, owner, name)
     async with reader(ctx, handle) as cat:
         info = await cat.info(sha)

@@ -1,7 +1,7 @@
 """Reading repositories: refs, branches, tags, contents and trees.
 
-Every call starts from `open_repo` (access through repos.resolve, the same 401/404
-rules as everywhere) and resolves user refs to full object ids through the reader
+Every call starts from `open_repo` (access through repos.find_repo: missing or not
+visible is 404 for everyone, as GitHub answers and as the rest of the API does) and resolves user refs to full object ids through the reader
 pool before anything else touches git.
 """
 
@@ -20,7 +20,7 @@ from app.git.process import run_git
 from app.git.reader import CatFile, ReaderPool
 from app.git.trees import TreeEntry, list_recursive, lookup, read_tree, with_sizes
 from app.services.context import AppContext
-from app.services.repos import resolve
+from app.services.repos import find_repo
 from app.store.records import Repo
 
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
@@ -64,7 +64,7 @@ def repo_path(ctx: AppContext, repo: Repo) -> Path:
 
 
 async def open_repo(ctx: AppContext, principal: Principal, owner: str, name: str) -> RepoHandle:
-    repo, _ = await resolve(ctx, principal, owner, name)
+    repo, _ = await find_repo(ctx, principal, owner, name)
     return RepoHandle(repo, repo_path(ctx, repo))
 
 

@@ -1,5 +1,5 @@
 """Access and hostile input on every repository-reading route: a private repository is
-invisible (401 anonymous, 404 stranger), bad values are 422s naming the field (never a
+invisible (404 for anonymous callers and strangers alike, as the rest of the API), bad values are 422s naming the field (never a
 500, never an option to git), and the pooled readers survive all of it."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def test_private_repository_is_invisible_on_every_route(world: World) -> N
         owner = await world.get(f"/repos/alice/priv{route}")
         assert owner.status in (200, 302), (route, owner.status, owner.body)
         anonymous = await world.get(f"/repos/alice/priv{route}", who=None)
-        assert anonymous.status == 401, route
+        assert anonymous.status == 404, route
         stranger = await world.get(f"/repos/alice/priv{route}", who="bob")
         assert stranger.status == 404, route
         assert stranger.json["message"] == "Not Found"
@@ -59,7 +59,7 @@ async def test_private_repository_is_invisible_on_every_route(world: World) -> N
 async def test_private_archive_needs_signature_or_access(world: World) -> None:
     sha = world.shas["c7"]
     unsigned = f"/repos/alice/priv/archive/{sha}.tar.gz"
-    assert (await world.get(unsigned, who=None)).status == 401
+    assert (await world.get(unsigned, who=None)).status == 404
     assert (await world.get(unsigned, who="bob")).status == 404
     assert (await world.get(unsigned)).status == 200  # the owner's own credentials
     link = (await world.get("/repos/alice/priv/tarball/main")).headers["Location"]
@@ -67,23 +67,23 @@ async def test_private_archive_needs_signature_or_access(world: World) -> None:
     query = parse_qs(urlsplit(link).query)
     expires, signature = query["expires"][0], query["signature"][0]
     tampered = f"{unsigned}?expires={expires}&signature={'0' * len(signature)}"
-    assert (await world.get(tampered, who=None)).status == 401
+    assert (await world.get(tampered, who=None)).status == 404
     other_sha = f"/repos/alice/priv/archive/{world.shas['c1']}.tar.gz"
     assert (
         await world.get(f"{other_sha}?expires={expires}&signature={signature}", who=None)
-    ).status == 401
+    ).status == 404
     as_zip = f"/repos/alice/priv/archive/{sha}.zip?expires={expires}&signature={signature}"
-    assert (await world.get(as_zip, who=None)).status == 401
+    assert (await world.get(as_zip, who=None)).status == 404
     old = int(time.time()) - 10
     repo = await world.server.ctx.store.repo_by_name("alice", "priv")
     assert repo is not None
     expired_sig = _sign(world.server.ctx.secret_key, repo.id, sha, "tar.gz", old)
     expired = f"{unsigned}?expires={old}&signature={expired_sig}"
-    assert (await world.get(expired, who=None)).status == 401
+    assert (await world.get(expired, who=None)).status == 404
     # A link signed for the public twin does not open the private one.
     pub_link = (await world.get("/repos/alice/pub/tarball/main")).headers["Location"]
     stolen = pub_link.replace("/alice/pub/", "/alice/priv/")
-    assert (await world.get(stolen, who=None)).status == 401
+    assert (await world.get(stolen, who=None)).status == 404
 
 
 BAD = [
