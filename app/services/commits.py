@@ -17,6 +17,7 @@ from app.git.history import (
     parse_commit,
     rev_list,
 )
+from app.git.names import SHA_RE
 from app.git.reader import CatFile
 from app.services.browse import (
     RepoHandle,
@@ -40,13 +41,23 @@ class EmptyRepository(AppError):
 
 
 async def read_commits(cat: CatFile, shas: Sequence[str]) -> list[Commit]:
-    found = await cat.read_many(list(shas), MAX_COMMIT_OBJECT)
-    commits = []
-    for sha, got in zip(shas, found, strict=True):
+    """Commits by full id; parsed commits are kept in the reader cache (they never change)."""
+    cache = cat.cache
+    parsed: dict[str, Commit] = {}
+    if cache is not None:
+        for sha in shas:
+            hit = cache.get((cat.cache_key, "commit", sha))
+            if isinstance(hit, Commit):
+                parsed[sha] = hit
+    missing = [sha for sha in shas if sha not in parsed]
+    found = await cat.read_many(missing, MAX_COMMIT_OBJECT)
+    for sha, got in zip(missing, found, strict=True):
         if got is None or got[0].type != "commit":
             raise NotFound(f"No commit found for SHA: {sha}")
-        commits.append(parse_commit(sha, got[1]))
-    return commits
+        parsed[sha] = commit = parse_commit(sha, got[1])
+        if cache is not None and SHA_RE.match(sha):
+            cache.put((cat.cache_key, "commit", sha), commit, 2 * len(got[1]) + 600)
+    return [parsed[sha] for sha in shas]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.schemas.git import CommitOut
 from tests.api.browse_world import World, build_world
 from tests.helpers import Git, Server
 
@@ -76,6 +77,8 @@ async def test_commits_newest_first_paginated(world: World) -> None:
     )
     last = await world.get("/repos/alice/pub/commits?per_page=3&page=3")
     assert [c["sha"] for c in last.json] == [world.shas["c1"]]
+    for item in reply.json:  # built as plain dicts for speed: the documented shape holds
+        assert CommitOut.model_validate(item).model_dump(mode="json") == item
     first = reply.json[0]
     assert first["commit"]["author"]["date"] == "2024-01-07T12:00:00Z"
     assert first["commit"]["message"] == "seventh: readme\n"

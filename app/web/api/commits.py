@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -16,10 +17,7 @@ from app.schemas.git import (
     CommitStatsOut,
     CompareOut,
     CompareQuery,
-    GitActorOut,
-    GitCommitOut,
-    ParentOut,
-    ShaUrl,
+    VerificationOut,
 )
 from app.services import commits as service
 from app.services.browse import RepoHandle, open_repo
@@ -60,30 +58,42 @@ def _ts(value: datetime) -> str:
 
 
 def render_commit(urls: Urls, commit: Commit) -> CommitOut:
-    return CommitOut(**_commit_fields(urls, commit))
+    return CommitOut.model_validate(commit_dict(urls, commit))
 
 
-def _commit_fields(urls: Urls, c: Commit) -> dict[str, object]:
+def commit_dict(urls: Urls, c: Commit) -> dict[str, Any]:
+    """A commit as CommitOut's JSON, built directly: history pages render thirty of these
+    per request (tests and schemathesis validate the shape against CommitOut)."""
+    url = urls.commit(c.sha)
     return {
         "sha": c.sha,
         "node_id": f"C_{c.sha}",
-        "url": urls.commit(c.sha),
+        "commit": {
+            "url": f"{urls.api}/git/commits/{c.sha}",
+            "author": {"name": c.author.name, "email": c.author.email, "date": _ts(c.author.date)},
+            "committer": {
+                "name": c.committer.name,
+                "email": c.committer.email,
+                "date": _ts(c.committer.date),
+            },
+            "message": c.message,
+            "tree": {"sha": c.tree, "url": f"{urls.api}/git/trees/{c.tree}"},
+            "comment_count": 0,
+            "verification": _UNSIGNED,
+        },
+        "url": url,
         "html_url": f"{urls.html}/commit/{c.sha}",
-        "comments_url": f"{urls.commit(c.sha)}/comments",
-        "commit": GitCommitOut(
-            url=f"{urls.api}/git/commits/{c.sha}",
-            author=GitActorOut(name=c.author.name, email=c.author.email, date=_ts(c.author.date)),
-            committer=GitActorOut(
-                name=c.committer.name, email=c.committer.email, date=_ts(c.committer.date)
-            ),
-            message=c.message,
-            tree=ShaUrl(sha=c.tree, url=f"{urls.api}/git/trees/{c.tree}"),
-        ),
+        "comments_url": f"{url}/comments",
+        "author": None,
+        "committer": None,
         "parents": [
-            ParentOut(sha=p, url=urls.commit(p), html_url=f"{urls.html}/commit/{p}")
+            {"sha": p, "url": urls.commit(p), "html_url": f"{urls.html}/commit/{p}"}
             for p in c.parents
         ],
     }
+
+
+_UNSIGNED = VerificationOut().model_dump(mode="json")
 
 
 def render_file(urls: Urls, sha: str, f: FileChange) -> CommitFileOut:
@@ -127,7 +137,7 @@ async def list_commits(request: web.Request) -> web.Response:
         limit=page.per_page,
     )
     urls = Urls(request, handle)
-    items = [render_commit(urls, c).model_dump(mode="json") for c in found]
+    items = [commit_dict(urls, c) for c in found]
     return paged_response(request, items, page, total)
 
 
@@ -141,7 +151,7 @@ async def get_commit(request: web.Request) -> web.Response:
     commit, changes = await service.get_commit(ctx, handle, request.match_info["ref"])
     urls = Urls(request, handle)
     out = CommitDetailOut(
-        **_commit_fields(urls, commit),
+        **commit_dict(urls, commit),
         stats=CommitStatsOut(
             additions=changes.additions,
             deletions=changes.deletions,
