@@ -15,13 +15,15 @@ protocol facts, pure and unit-testable:
 - `service_env`: `GIT_PROTOCOL` (validated), and the committer identity http-backend
   gives receive-pack for reflogs (`user` / `user@http.host`);
 - `GzipInflater`: gzip request bodies inflated in bounded pieces with a total cap
-  (SECURITY-NOTES rule 14: inflate once, with a cap).
+  (SECURITY-NOTES rule 14: inflate once, with a cap);
+- `CapabilityCache`: protocol v2 `info/refs` answers per repository (see there).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 
 from app.errors import AppError, BadRequest, PayloadTooLarge
 from app.git.names import GIT_PROTOCOL_RE
@@ -129,3 +131,38 @@ class GzipInflater:
     def finish(self) -> None:
         if not self._inflater.eof:
             raise BadRequest("request body ended inside the gzip stream")
+
+
+class CapabilityCache:
+    """Protocol v2 `GET info/refs?service=git-upload-pack` answers, by repository
+    (a key such as `(id, created_at)`: ids of deleted rows may come back).
+
+    In v2 that answer lists capabilities only, no refs: it depends on the git binary,
+    the server-wide configuration (the same for every process) and the repository's
+    object format, none of which a user can change. Every fetch and clone starts with
+    it, so answering from memory saves one git process per fetch. Access is still
+    checked on every request before the cache is consulted; entries die with the
+    process and are dropped least-recently-used past `max_entries`.
+    """
+
+    def __init__(self, max_entries: int = 4096):
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, repo_id: Hashable) -> bytes | None:
+        value = self._entries.get(repo_id)
+        if value is not None:
+            self._entries.move_to_end(repo_id)
+        return value
+
+    def put(self, repo_id: Hashable, advertisement: bytes) -> None:
+        """Keep only what looks like a complete v2 capability advertisement."""
+        if not advertisement.startswith(b"000eversion 2\n") or not advertisement.endswith(b"0000"):
+            return
+        self._entries[repo_id] = advertisement
+        self._entries.move_to_end(repo_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def drop(self, repo_id: Hashable) -> None:
+        self._entries.pop(repo_id, None)

@@ -26,10 +26,12 @@ from app.git.process import open_git
 from app.git.smart import (
     NO_CACHE_HEADERS,
     SERVICES,
+    CapabilityCache,
     GitServiceFailed,
     GzipInflater,
     advertisement_preamble,
     content_type,
+    protocol_version,
     service_args,
     service_env,
     valid_git_protocol,
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
 _NO_CACHE = dict(NO_CACHE_HEADERS)
 _EXIT_GRACE = 60.0  # seconds git may take to exit after its last output
+CAPABILITIES = web.AppKey("smart_http_capabilities", CapabilityCache)
 
 
 class UnsupportedMediaType(AppError):
@@ -73,7 +76,42 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
     if service not in SERVICES:
         raise NotFound("dumb HTTP is not served; use a git client >= 1.6.6")
     repo = await _authorize(request, service)
+    git_protocol = valid_git_protocol(request.headers.get("Git-Protocol"))
+    if service == "git-upload-pack" and protocol_version(git_protocol) == 2:
+        return await _v2_capabilities(request, repo, git_protocol)
     return await _run(request, repo, service, "GET", "info/refs")
+
+
+async def _v2_capabilities(
+    request: web.Request, repo: Repo, git_protocol: str | None
+) -> web.StreamResponse:
+    """Protocol v2 info/refs: capabilities only, the same for a repository every time
+    (CapabilityCache): asked of git once, then answered from memory."""
+    cache = request.app[CAPABILITIES]
+    key = (repo.id, repo.created_at)
+    body = cache.get(key)
+    if body is None:
+        ctx = request.app[CTX]
+        env = service_env(git_protocol=git_protocol, remote_user=None, remote_addr="")
+        argv = service_args("git-upload-pack", advertise=True)
+        path = ctx.storage.path(repo.owner, repo.name)
+        async with (
+            git_operation(request, repo, "git-upload-pack") as op,
+            open_git(ctx.git, argv, env=env, cwd=path) as proc,
+        ):
+            body, err = await proc.communicate()
+            if proc.returncode != 0 or not body:
+                log.warning("git upload-pack: %s", err.decode("utf-8", "replace")[:500])
+                raise GitServiceFailed()
+            cache.put(key, body)
+            op.response = _advertisement(body)
+            return op.response
+    return _advertisement(body)
+
+
+def _advertisement(body: bytes) -> web.Response:
+    ctype = content_type("git-upload-pack", advertise=True)
+    return web.Response(body=body, headers={"Content-Type": ctype, **_NO_CACHE})
 
 
 async def service_rpc(request: web.Request) -> web.StreamResponse:
@@ -302,6 +340,7 @@ def _read_and_remove(path: Path) -> bytes:
 
 
 def add_routes(app: web.Application) -> None:
+    app[CAPABILITIES] = CapabilityCache()
     base = "/{owner}/{repo}"
     app.router.add_get(base + "/info/refs", info_refs, allow_head=False)
     app.router.add_post(base + "/{service:git-upload-pack|git-receive-pack}", service_rpc)

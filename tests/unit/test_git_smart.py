@@ -8,6 +8,7 @@ import pytest
 
 from app.errors import BadRequest, PayloadTooLarge
 from app.git.smart import (
+    CapabilityCache,
     GzipInflater,
     advertisement_preamble,
     content_type,
@@ -106,3 +107,28 @@ def test_inflater_bad_and_truncated() -> None:
     list(inflater.feed(body[:-10]))
     with pytest.raises(BadRequest):
         inflater.finish()
+
+
+V2 = b"000eversion 2\n0015agent=git/2.39.5\n0000"
+
+
+def test_capability_cache_keeps_only_v2_advertisements() -> None:
+    cache = CapabilityCache(max_entries=2)
+    cache.put((1, "t"), V2)
+    cache.put((2, "t"), b"001e# service=git-upload-pack\n0000")  # a v0 answer: refs, not cached
+    cache.put((3, "t"), V2[:-4])  # truncated
+    assert cache.get((1, "t")) == V2
+    assert cache.get((2, "t")) is None
+    assert cache.get((3, "t")) is None
+
+
+def test_capability_cache_is_bounded_lru() -> None:
+    cache = CapabilityCache(max_entries=2)
+    cache.put(1, V2)
+    cache.put(2, V2)
+    assert cache.get(1) == V2  # 1 is now the most recent
+    cache.put(3, V2)
+    assert cache.get(2) is None
+    assert cache.get(1) == V2 and cache.get(3) == V2
+    cache.drop(1)
+    assert cache.get(1) is None
