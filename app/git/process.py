@@ -154,13 +154,18 @@ async def stream_git(
     """Yield git's stdout as it comes; raise GitError if it fails before anything is sent."""
     async with open_git(config, args, git_dir=git_dir) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        stderr_task = asyncio.ensure_future(proc.stderr.read(64 * 1024))
+        # stderr is read to its end (only the start kept): a git that writes more than a
+        # pipe buffer of warnings would otherwise block, and stdout with it.
+        stderr_task = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024))
         sent = False
-        while chunk := await proc.stdout.read(chunk_size):
-            sent = True
-            yield chunk
-        code = await proc.wait()
-        err = await stderr_task
+        try:
+            while chunk := await proc.stdout.read(chunk_size):
+                sent = True
+                yield chunk
+            code = await proc.wait()
+            err = await stderr_task
+        finally:
+            stderr_task.cancel()  # the consumer stopped early, or the request went away
         if code != 0:
             if not sent:
                 raise GitError(args, code, err)
@@ -183,6 +188,15 @@ def use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> bool:
     watcher.attach_loop(loop)
     asyncio.set_child_watcher(watcher)
     return True
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
+    """Read a stream to EOF, keeping its first `cap` bytes."""
+    kept = bytearray()
+    while chunk := await stream.read(64 * 1024):
+        if len(kept) < cap:
+            kept += chunk[: cap - len(kept)]
+    return bytes(kept)
 
 
 def _argv(config: GitConfig, git_dir: Path | None, args: Sequence[str]) -> list[str]:

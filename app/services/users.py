@@ -9,6 +9,10 @@ from app.git.names import check_owner
 from app.services.context import AppContext
 from app.store.records import Duplicate, Token, User
 
+# Names that would shadow the server's own top-level paths (/api/v1/... is the REST API,
+# so a user `api` could never clone `api/v1`).
+RESERVED_LOGINS = frozenset({"api"})
+
 
 async def create_user(
     ctx: AppContext,
@@ -19,6 +23,8 @@ async def create_user(
     is_admin: bool = False,
 ) -> User:
     check_owner(login, field="login")
+    if login.lower() in RESERVED_LOGINS:
+        raise Invalid.field("User", "login", message=f"{login!r} is a reserved name")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid.field(
             "User", "password", message=f"must have at least {MIN_PASSWORD_LENGTH} characters"

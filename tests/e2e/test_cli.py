@@ -143,6 +143,8 @@ def test_refused_values_from_services(workdir: Path) -> None:
     assert "at least 8 characters" in one_line_error(short)
     bad = cli(workdir, "user", "create", "no_underscores", "--password-stdin", stdin=PASSWORD)
     assert "invalid name" in one_line_error(bad)
+    reserved = cli(workdir, "user", "create", "API", "--password-stdin", stdin=PASSWORD)
+    assert "reserved name" in one_line_error(reserved)
     assert (
         cli(workdir, "user", "create", "carol", "--password-stdin", stdin=PASSWORD).returncode == 0
     )
