@@ -523,3 +523,24 @@ async def test_failed_logins_are_counted_by_all_instances_together(world: World,
     for where in ("a", "b"):
         status, _ = await world.api(where, "GET", "/api/v1/user", alice)
         assert status == 200
+
+
+async def test_an_archive_link_signed_by_a_downloads_from_b(
+    world: World, name: str, work: Path
+) -> None:
+    """Links are signed with the shared secret key, not remembered by one instance."""
+    alice = await world.account(name)
+    full, sha = await _pushed_repo(world, alice, "archive", work)
+    async with world.session.get(
+        f"{world.url('a')}/api/v1/repos/{full}/tarball/main",
+        headers=alice.headers,
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 302
+        location = resp.headers["Location"]
+    assert location.startswith(world.url("a")) and sha in location
+    for where in ("b", "lb"):
+        async with world.session.get(location.replace(world.url("a"), world.url(where))) as resp:
+            assert resp.status == 200, (where, await resp.text())
+            body = await resp.read()
+            assert body[:2] == b"\x1f\x8b"  # gzip: a tarball of the private repository
