@@ -84,6 +84,10 @@ async def test_git_clone_killed_mid_transfer_leaves_no_git_behind(world: World) 
         assert running, "the clone never reached git on the server"
         os.killpg(proc.pid, signal.SIGSTOP)  # the client stops reading: git blocks
         assert proc.returncode is None
+        # Meanwhile the server still serves others: a git stuck on a full pipe never
+        # holds the event loop.
+        ls = await world.git("ls-remote", world.url("alice/priv", "rita"), timeout=60)
+        assert world.priv_sha in ls.check().out
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()

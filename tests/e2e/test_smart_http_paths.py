@@ -4,7 +4,9 @@ ever served as a file (SECURITY-NOTES rules 1, 13)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -253,3 +255,28 @@ async def test_plain_text_errors_on_git_paths(world: World, http: aiohttp.Client
     assert headers["Content-Type"].startswith("text/plain")
     assert body.endswith(b"\n") and not body.startswith(b"{")
     assert headers["X-Request-ID"]
+
+
+async def test_one_access_log_line_per_request(
+    world: World, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    token = await world.server.token(world.alice, "read")
+    path = "/alice/priv.git/info/refs?service=git-upload-pack&access_token=" + token
+    status, _, headers = await get(
+        http, path, headers={**basic("alice", PASSWORD), "X-Request-ID": "one-line-1"}
+    )
+    assert status == 200
+    for _ in range(200):  # the line is written as the handler returns, just after the body
+        if lines := [r for r in caplog.records if r.name == "app.access"]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    lines = [r for r in caplog.records if r.name == "app.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line.method, line.path, line.status) == ("GET", "/alice/priv.git/info/refs", 200)  # type: ignore[attr-defined]
+    assert line.request_id == headers["X-Request-ID"] == "one-line-1"  # type: ignore[attr-defined]
+    assert line.user == "alice"  # type: ignore[attr-defined]
+    text = caplog.text
+    assert token not in text and PASSWORD not in text
