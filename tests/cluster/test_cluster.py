@@ -18,7 +18,15 @@ import pytest
 
 from tests.cluster.conftest import ANONYMOUS_LIMIT
 from tests.cluster.launcher import PASSWORD, Cluster, basic_header
-from tests.cluster.world import Account, PackStream, World, pack_is_complete, random_blob
+from tests.cluster.world import (
+    Account,
+    HeldPush,
+    PackStream,
+    World,
+    pack_between,
+    pack_is_complete,
+    random_blob,
+)
 from tests.helpers import Git
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.redis]
@@ -544,3 +552,61 @@ async def test_an_archive_link_signed_by_a_downloads_from_b(
             assert resp.status == 200, (where, await resp.text())
             body = await resp.read()
             assert body[:2] == b"\x1f\x8b"  # gzip: a tarball of the private repository
+
+
+async def test_delete_on_a_while_b_receives_a_push(world: World, name: str, work: Path) -> None:
+    """The push B is receiving lands in the trash with the rest of the repository: no
+    directory comes back, and no event of the deleted repository follows its deletion."""
+    alice = await world.account(name)
+    full, base = await _pushed_repo(world, alice, "pushed-away", work)
+    tree = work / "pushed-away-src"
+    new = await world.commit(tree, {"big.bin": random_blob(BIG // 3)}, "big")
+    pack = await pack_between(world.git, tree, base, new)
+    held = HeldPush.of(base, new, pack, hold_at=len(pack) // 3)
+    path = world.cluster.data_dir / "repositories" / alice.login / "pushed-away.git"
+    status, repo = await world.api("a", "GET", f"/api/v1/repos/{full}", alice)
+    assert status == 200
+    post = asyncio.ensure_future(
+        world.session.post(
+            f"{world.remote('b', full)}/git-receive-pack",
+            data=held.body(),
+            headers={
+                "Content-Type": "application/x-git-receive-pack-request",
+                "Authorization": alice.basic,
+            },
+        )
+    )
+    try:
+        for _ in range(3000):  # until receive-pack is taking the pack in (bounded)
+            if any((path / "objects").glob("tmp_objdir-incoming-*")) or post.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not post.done()
+        status, _ = await world.api("a", "DELETE", f"/api/v1/repos/{full}", alice)
+        assert status == 204
+        assert not path.exists()
+    finally:
+        held.release.set()
+        with _nothing():
+            response = await post
+            await response.read()
+            response.release()
+    assert not path.exists(), "the push brought the deleted repository back"
+    events = await _stored_events(world, int(repo["id"]))
+    assert events[-1] == "repository.deleted", events
+    status, _ = await world.api("b", "GET", f"/api/v1/repos/{full}", alice)
+    assert status == 404
+
+
+async def _stored_events(world: World, repo_id: int) -> list[str]:
+    """Event types of one repository straight from the shared database (the repository is
+    gone, so its events route answers 404)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    dsn = world.cluster.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT type FROM events WHERE repo_id = $1 ORDER BY id", repo_id)
+    finally:
+        await conn.close()
+    return [row["type"] for row in rows]

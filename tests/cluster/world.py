@@ -285,3 +285,45 @@ async def _index_pack(git: Git, scratch: Path, stdin: BinaryIO) -> bool:
 
 def random_blob(size: int) -> bytes:
     return os.urandom(size)
+
+
+async def pack_between(git: Git, tree: Path, old: str | None, new: str) -> bytes:
+    """The pack a push of `new` over `old` sends (git pack-objects, as send-pack does)."""
+    revs = f"{new}\n" + (f"^{old}\n" if old else "")
+    result = await asyncio.create_subprocess_exec(
+        "git",
+        "pack-objects",
+        "--stdout",
+        "--revs",
+        "--thin",
+        "-q",
+        cwd=str(tree),
+        env=git.env(),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await result.communicate(revs.encode())
+    assert result.returncode == 0
+    return out
+
+
+class HeldPush:
+    """POST git-receive-pack whose body the test releases in two parts."""
+
+    def __init__(self, first: bytes, rest: bytes):
+        self.first = first
+        self.rest = rest
+        self.release = asyncio.Event()
+
+    async def body(self) -> AsyncIterator[bytes]:
+        yield self.first
+        await self.release.wait()
+        for start in range(0, len(self.rest), 65536):
+            yield self.rest[start : start + 65536]
+
+    @classmethod
+    def of(cls, old: str, new: str, pack: bytes, hold_at: int) -> HeldPush:
+        command = pkt(f"{old} {new} refs/heads/main\0report-status side-band-64k\n") + b"0000"
+        data = command + pack
+        return cls(data[:hold_at], data[hold_at:])
