@@ -51,9 +51,12 @@ def _decode_basic(value: str) -> tuple[str, str]:
 
 
 async def from_basic(ctx: AppContext, login: str, password: str) -> Principal:
-    """Basic: a token in the password field works with any user name (as on GitHub)."""
+    """Basic: a token in the password field works with any user name (as on GitHub), and
+    so does GitHub's other form, the token as user name (`TOKEN:` or `TOKEN:x-oauth-basic`)."""
     if looks_like_token(password):
         return await from_token(ctx, password)
+    if looks_like_token(login) and password in ("", "x-oauth-basic"):
+        return await from_token(ctx, login)
     if not login or not password or len(login) > 39 or len(password) > 1024:
         raise BadCredentials(login or None)
     user = await ctx.store.user_by_login(login)

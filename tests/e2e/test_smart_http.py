@@ -44,6 +44,16 @@ async def test_private_clone_with_token(world: World, login: str) -> None:
     assert await world.head(target) == world.priv_sha
 
 
+@pytest.mark.parametrize("password", ["x-oauth-basic", ""])
+async def test_private_clone_with_token_as_user_name(world: World, password: str) -> None:
+    """GitHub's other form: `https://TOKEN:x-oauth-basic@host/...`."""
+    token = await world.server.token(world.alice, "read")
+    url = world.server.git_url("alice/priv").replace("http://", f"http://{token}:{password}@")
+    code, err, target = await world.clone(url, "c")
+    assert code == 0, err
+    assert await world.head(target) == world.priv_sha
+
+
 async def test_private_clone_by_read_collaborator(world: World) -> None:
     code, err, _ = await world.clone(world.url("alice/priv", "rita"), "c")
     assert code == 0, err
