@@ -390,3 +390,25 @@ def _python() -> list[str]:
 
 def _cli_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
+
+
+async def test_an_event_recorded_as_private_is_rechecked_even_without_a_notice(
+    server: Server, git: Git, tmp_path: Path
+) -> None:
+    """Belt and braces: a path that changes visibility but forgets access_changed() still
+    does not leak, because the event itself records that the repository is private."""
+    alice, bob = await server.user("alice"), await server.user("bob")
+    repo = await server.repo(alice, "quiet")
+    await server.repo(alice, "open")
+    bob_token = await server.token(bob)
+    quiet = Pusher(server, git, tmp_path / "q", "alice/quiet", "alice")
+    opened = Pusher(server, git, tmp_path / "o", "alice/open", "alice")
+    await quiet.init()
+    await opened.init()
+    async with subscriber(server, bob_token, ["alice/quiet", "alice/open"]) as stranger:
+        await quiet.push()
+        await stranger.until("alice/quiet", "branch.created")  # access to it is cached now
+        await server.ctx.store.update_repo(repo.id, private=True)  # no notice on purpose
+        await quiet.commit_and_push("now private")
+        await opened.push()
+        assert {e["repo"] for e in await stranger.until("alice/open")} == {"alice/open"}
