@@ -23,6 +23,11 @@ Endpoints:
     tree       GET /api/v1/repos/bench/big/git/trees/main
     commits    GET /api/v1/repos/bench/big/commits?per_page=30
 
+A second part measures the reader layer alone, without HTTP or the database: the same
+contents lookup (ref -> commit -> tree walk -> blob) through `ReaderPool` in-process,
+pooled against one process per lookup, `--connections` concurrent tasks for
+`--reader-seconds` seconds each, cache off in both.
+
 Reports requests per second and p50/p99 latency, and checks the goals: pooled contents
 at least 5x the requests per second of the per-request variant, pooled contents p99
 under 50 ms. Requests are anonymous on a public repository (rate limits raised, log level
@@ -155,7 +160,16 @@ class Server:
             self.proc.wait()
 
 
-async def load(url: str, connections: int, seconds: float, warmup: float) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the process's own user+system CPU, that of its reaped children) in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+async def load(
+    url: str, connections: int, seconds: float, warmup: float, pid: int | None = None
+) -> dict[str, Any]:
     """`connections` workers, each one request after another on its own connection."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -175,10 +189,13 @@ async def load(url: str, connections: int, seconds: float, warmup: float) -> dic
 
         end_warm = time.monotonic() + warmup
         await asyncio.gather(*(worker(end_warm, False) for _ in range(connections)))
+        cpu_before = cpu_seconds(pid) if pid else (0.0, 0.0)
         started = time.monotonic()
         await asyncio.gather(*(worker(started + seconds, True) for _ in range(connections)))
         elapsed = time.monotonic() - started
+        cpu_after = cpu_seconds(pid) if pid else (0.0, 0.0)
     latencies.sort()
+    count = max(1, len(latencies))
 
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
@@ -190,6 +207,49 @@ async def load(url: str, connections: int, seconds: float, warmup: float) -> dic
         "p99_ms": pct(0.99),
         "max_ms": round(latencies[-1] * 1000, 2),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "server_cpu_ms_per_req": round((cpu_after[0] - cpu_before[0]) * 1000 / count, 3),
+        "git_cpu_ms_per_req": round((cpu_after[1] - cpu_before[1]) * 1000 / count, 3),
+    }
+
+
+async def reader_layer(
+    repo: Path, small: str, pooled: bool, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """Contents lookups straight through the reader pool: no HTTP, no database."""
+    sys.path.insert(0, str(ROOT))
+    from app.git.process import GitConfig
+    from app.git.reader import ReaderPool
+    from app.services.browse import contents, resolve_commit
+
+    home = Path(tempfile.mkdtemp(prefix="api-bench-home-"))
+    config = GitConfig(git_bin="git", home=home, hooks_path=home / "hooks", max_push_bytes=1 << 30)
+    pool = ReaderPool(config, max_processes=64, per_repo=8, pooled=pooled)
+    await pool.start()
+    latencies: list[float] = []
+
+    async def worker(until: float) -> None:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            async with pool.reader(1, repo) as cat:
+                commit = await resolve_commit(cat, "main")
+                assert commit is not None
+                await contents(cat, commit, small)
+            latencies.append(time.perf_counter() - started)
+
+    try:
+        begin = time.monotonic()
+        await asyncio.gather(*(worker(begin + seconds) for _ in range(concurrency)))
+        elapsed = time.monotonic() - begin
+    finally:
+        await pool.close()
+        shutil.rmtree(home, ignore_errors=True)
+    latencies.sort()
+    return {
+        "ops": len(latencies),
+        "ops_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
+        "processes_started": pool.started,
     }
 
 
@@ -223,12 +283,24 @@ async def run(args: argparse.Namespace) -> int:
                 figures = {}
                 for name, path in endpoints.items():
                     figures[name] = await load(
-                        server.url + path, args.connections, args.seconds, args.warmup
+                        server.url + path,
+                        args.connections,
+                        args.seconds,
+                        args.warmup,
+                        server.proc.pid,
                     )
                     print(f"{variant:12} {name:9} {json.dumps(figures[name])}", flush=True)
                 results["variants"][variant] = figures
             finally:
                 server.stop()
+        target = tmp / "data" / "repositories" / "bench" / "big.git"
+        results["reader_layer"] = {}
+        for label, pooled in (("pooled", True), ("per-request", False)):
+            figures = await reader_layer(
+                target, small, pooled, args.connections, args.reader_seconds
+            )
+            results["reader_layer"][label] = figures
+            print(f"reader-layer {label:12} {json.dumps(figures)}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -245,14 +317,16 @@ def report(results: dict[str, Any], out: Path) -> int:
     )
     print(f"load average before {results['load_before']}, after {results['load_after']}")
     print()
-    print("| endpoint | variant | req/s | p50 ms | p99 ms | non-200 |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("server CPU: the Python process; git CPU: its exited (reaped) git children only")
+    print()
+    print("| endpoint | variant | req/s | p50 ms | p99 ms | server CPU ms/req | git CPU ms/req |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name in results["endpoints"]:
         for label, figures in variants.items():
             row = figures[name]
-            bad = sum(v for k, v in row["statuses"].items() if k != "200")
             print(
-                f"| {name} | {label} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} | {bad} |"
+                f"| {name} | {label} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} "
+                f"| {row['server_cpu_ms_per_req']} | {row['git_cpu_ms_per_req']} |"
             )
     ratio = pooled["contents"]["rps"] / max(naive["contents"]["rps"], 0.1)
     bare = variants["pooled-nocache"]["contents"]["rps"] / max(naive["contents"]["rps"], 0.1)
@@ -263,6 +337,19 @@ def report(results: dict[str, Any], out: Path) -> int:
             set(f["statuses"]) == {"200"} for v in variants.values() for f in v.values()
         ),
     }
+    layer = results["reader_layer"]
+    layer_ratio = layer["pooled"]["ops_per_s"] / max(layer["per-request"]["ops_per_s"], 0.1)
+    print()
+    print("| reader layer (no HTTP, no database) | lookups/s | p50 ms | p99 ms | processes |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for label, row in layer.items():
+        print(
+            f"| {label} | {row['ops_per_s']} | {row['p50_ms']} | {row['p99_ms']} "
+            f"| {row['processes_started']} |"
+        )
+    print(f"reader layer speed-up pooled / per-request: {layer_ratio:.1f}x")
+    results["reader_layer_speedup"] = round(layer_ratio, 2)
+    checks["reader layer pooled >= 5x per-request"] = layer_ratio >= 5
     results["contents_speedup"] = round(ratio, 2)
     results["contents_speedup_without_cache"] = round(bare, 2)
     results["checks"] = checks
@@ -283,6 +370,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--reader-seconds", type=float, default=10.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_bench.json"))
     return asyncio.run(run(parser.parse_args()))
 

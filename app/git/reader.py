@@ -111,7 +111,7 @@ class CatFile:
             return results
         lines = [f"info {names[i]}\n".encode() for i in pending]
         async with self._guard():
-            writer = asyncio.ensure_future(self._write(b"".join(lines)))
+            writer = self._send(b"".join(lines))
             try:
                 for index in pending:
                     info = results[index] = await self._header()
@@ -142,7 +142,7 @@ class CatFile:
             return results
         lines = [f"contents {names[i]}\n".encode() for i in pending]
         async with self._guard():
-            writer = asyncio.ensure_future(self._write(b"".join(lines)))
+            writer = self._send(b"".join(lines))
             try:
                 for index in pending:
                     info = await self._header()
@@ -207,6 +207,15 @@ class CatFile:
         assert self.proc.stdout is not None
         return self.proc.stdout
 
+    def _send(self, data: bytes) -> asyncio.Future[None] | None:
+        """Queue commands: small batches go straight into the pipe's buffer; big ones are
+        written by a task while the answers are read (both pipes could fill otherwise)."""
+        if len(data) <= 8192:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(data)
+            return None
+        return asyncio.ensure_future(self._write(data))
+
     async def _write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(data)
@@ -231,7 +240,9 @@ class CatFile:
             log.debug("cat-file %s: %s", self.git_dir.name, line.decode("utf-8", "replace").strip())
 
 
-async def _finish(task: asyncio.Future[None]) -> None:
+async def _finish(task: asyncio.Future[None] | None) -> None:
+    if task is None:
+        return
     if not task.done():
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, ConnectionError, BrokenPipeError):
