@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "ghp_"  # noqa: S105 (a prefix, not a secret). GitHub's prefix: secret scanners and scripts recognise it
+# GitHub's prefix: secret scanners and scripts recognise it.
+TOKEN_PREFIX = "ghp_"  # noqa: S105 (a prefix, not a secret)
 SCOPES = ("read", "write", "admin")
 
 
