@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +263,29 @@ def test_serve_on_a_port_in_use_is_one_line(
     result = cli(workdir, "serve", "--port", port, "--data-dir", str(workdir / "other"))
     assert result.returncode == 1
     assert "address already in use" in one_line_error(result)
+
+
+def test_repo_gc_sweeps_quarantines_and_prunes(workdir: Path) -> None:
+    assert (
+        cli(workdir, "user", "create", "erin", "--password-stdin", stdin=PASSWORD).returncode == 0
+    )
+    assert cli(workdir, "repo", "create", "erin/tidy").returncode == 0
+    bare = workdir / "data" / "repositories" / "erin" / "tidy.git"
+    stale = bare / "objects" / "tmp_objdir-incoming-stale"
+    fresh = bare / "objects" / "tmp_objdir-incoming-fresh"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "junk.pack").write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    blob = workdir / "blob.txt"
+    blob.write_text("unreachable\n")
+    loose = _git(workdir, "--git-dir", str(bare), "hash-object", "-w", str(blob))
+    sha = loose.stdout.strip()
+    assert _git(workdir, "--git-dir", str(bare), "cat-file", "-e", sha).returncode == 0
+
+    assert cli(workdir, "repo", "gc", "erin/tidy").returncode == 0
+    assert not stale.exists() and fresh.exists()  # only quarantines older than an hour
+    assert _git(workdir, "--git-dir", str(bare), "cat-file", "-e", sha).returncode == 0
+    assert cli(workdir, "repo", "gc", "erin/tidy", "--prune-now").returncode == 0
+    assert _git(workdir, "--git-dir", str(bare), "cat-file", "-e", sha).returncode != 0
