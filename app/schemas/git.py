@@ -47,6 +47,13 @@ class CompareQuery(QueryModel):
     page: int = Field(1, ge=1, le=100_000)
 
 
+class ArchiveQuery(QueryModel):
+    """The signed part of an archive link (made by the tarball/zipball redirect)."""
+
+    expires: int | None = Field(None, ge=0, le=10**11, description="Expiry, epoch seconds")
+    signature: str | None = Field(None, pattern=r"^[0-9a-f]{1,128}$")
+
+
 # -- responses --
 
 

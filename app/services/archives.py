@@ -59,18 +59,18 @@ async def authorize_download(
     name: str,
     sha: str,
     fmt: str,
-    expires: str | None,
+    expires: int | None,
     signature: str | None,
 ) -> RepoHandle:
     """The repository whose archive may be sent: a valid signed link, or read access."""
     if fmt not in FORMATS or not SHA_RE.match(sha):
         raise NotFound("Not Found")
     handle: RepoHandle | None = None
-    if expires and signature and expires.isdigit() and len(expires) < 12:
+    if expires is not None and signature and expires >= time.time():
         owner_, name_ = route_names(owner, name)
         repo = await ctx.store.repo_by_name(owner_, name_)
-        if repo is not None and int(expires) >= time.time():
-            wanted = _sign(ctx.secret_key, repo.id, sha, fmt, int(expires))
+        if repo is not None:
+            wanted = _sign(ctx.secret_key, repo.id, sha, fmt, expires)
             if hmac.compare_digest(wanted, signature):
                 handle = RepoHandle(repo, ctx.storage.path(repo.owner, repo.name))
     if handle is None:  # no valid link: the caller's own access decides (404)

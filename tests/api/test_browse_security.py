@@ -202,3 +202,14 @@ async def test_cached_objects_never_cross_repositories(
     ):
         reply = await world.get(f"/repos/alice/pub{route}", who="bob")
         assert reply.status in (404, 422), (route, reply.status)
+
+
+async def test_archive_link_query_is_validated(world: World) -> None:
+    sha = world.shas["c7"]
+    for query, field in (
+        ("expires=soon&signature=ab", "expires"),
+        ("signature=zz%00", "signature"),
+    ):
+        reply = await world.get(f"/repos/alice/pub/archive/{sha}.zip?{query}", encoded=True)
+        assert reply.status == 422, (query, reply.status)
+        assert field in [e["field"] for e in reply.json["errors"]]

@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from app.errors import NotFound
+from app.schemas.git import ArchiveQuery
 from app.services import archives, browse
 from app.web.api.commits import REPO, Urls
-from app.web.api.common import ctx_of, principal_of
+from app.web.api.common import ctx_of, parse_query, principal_of
 from app.web.api.docs import doc
 
 routes = web.RouteTableDef()
@@ -45,10 +46,12 @@ async def zipball(request: web.Request) -> web.Response:
 @routes.get(REPO + "/archive/{name}")
 @doc(
     summary="Stream the archive of a commit (the target of the tarball/zipball redirect)",
+    query=ArchiveQuery,
     tags=["archives"],
     raw_content_types=tuple(_TYPES.values()),
 )
 async def download(request: web.Request) -> web.StreamResponse:
+    query = parse_query(request, ArchiveQuery)
     name = request.match_info["name"]
     sha, _, fmt = name.partition(".")
     if fmt not in _TYPES:
@@ -61,8 +64,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         request.match_info["repo"],
         sha,
         fmt,
-        request.query.get("expires"),
-        request.query.get("signature"),
+        query.expires,
+        query.signature,
     )
     chunks = archives.stream_archive(ctx, handle, sha, fmt)
     filename = f"{archives.archive_name(handle, sha)}.{fmt}"
