@@ -1,8 +1,9 @@
 """Reading repositories: refs, branches, tags, contents and trees.
 
 Every call starts from `open_repo` (access through repos.find_repo: missing or not
-visible is 404 for everyone, as GitHub answers and as the rest of the API does) and resolves user refs to full object ids through the reader
-pool before anything else touches git.
+visible is 404 for everyone, as GitHub answers and as the rest of the API does) and
+resolves user refs to full object ids through the reader pool before anything else
+touches git.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Access and hostile input on every repository-reading route: a private repository is
-invisible (404 for anonymous callers and strangers alike, as the rest of the API), bad values are 422s naming the field (never a
-500, never an option to git), and the pooled readers survive all of it."""
+invisible (404 for anonymous callers and strangers alike, as in the rest of the API), bad
+values are 422s naming the field (never a 500, never an option to git), and the pooled
+readers survive all of it."""
 
 from __future__ import annotations
 
