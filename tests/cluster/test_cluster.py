@@ -610,3 +610,22 @@ async def _stored_events(world: World, repo_id: int) -> list[str]:
     finally:
         await conn.close()
     return [row["type"] for row in rows]
+
+
+async def test_forwarded_for_is_believed_only_from_the_balancer(world: World, name: str) -> None:
+    """APP_TRUSTED_PROXIES=127.0.0.1/32: a client on 127.0.0.2 cannot pick its address."""
+    alice = await world.account(name)
+    full = await world.repo(alice, "proxied", private=False)
+    address = f"192.0.2.{secrets.randbelow(250) + 1}"
+    spoof = {"X-Forwarded-For": address}
+    url = f"/api/v1/repos/{full}"
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as untrusted:
+        for where in ("a", "b"):
+            async with untrusted.get(world.url(where) + url, headers=spoof) as resp:
+                assert resp.status == 200
+    # Those two counted against 127.0.0.2, not against the address they named: through
+    # the balancer (trusted) that address still has its whole budget.
+    async with world.session.get(world.url("lb") + url, headers=spoof) as resp:
+        assert resp.status == 200
+        assert int(resp.headers["X-RateLimit-Remaining"]) == ANONYMOUS_LIMIT - 1
