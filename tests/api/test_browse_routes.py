@@ -14,7 +14,7 @@ import pytest
 
 from app.schemas.git import CommitOut
 from tests.api.browse_world import World, build_world
-from tests.helpers import Git, Server
+from tests.helpers import PASSWORD, Git, Server
 
 
 @pytest.fixture
@@ -289,3 +289,37 @@ async def test_contents_size_limits(world: World, monkeypatch: pytest.MonkeyPatc
     assert refused.json["errors"][0]["code"] == "too_large"
     small = await world.get("/repos/alice/pub/contents/README.md")
     assert small.status == 200 and small.json["encoding"] == "base64"
+
+
+async def test_empty_repository_then_symlink_and_submodule(
+    world: World, git: Git, tmp_path: Path
+) -> None:
+    alice = await world.server.ctx.store.user_by_login("alice")
+    assert alice is not None
+    await world.server.repo(alice, "empty")
+    base = "/repos/alice/empty"
+    assert (await world.get(f"{base}/branches")).json == []
+    assert (await world.get(f"{base}/tags")).json == []
+    assert (await world.get(f"{base}/commits")).status == 409
+    for route in ("/commits/main", "/contents/README.md", "/git/trees/main", "/tarball"):
+        reply = await world.get(base + route)
+        assert reply.status in (404, 422), (route, reply.status)
+    work = tmp_path / "links"
+    (await git("init", "-q", "-b", "main", str(work))).check()
+    (work / "target.txt").write_text("target\n")
+    (work / "link").symlink_to("target.txt")
+    (await git("add", "-A", cwd=work)).check()
+    sub = "1234567890abcdef1234567890abcdef12345678"
+    (await git("update-index", "--add", "--cacheinfo", f"160000,{sub},vendor", cwd=work)).check()
+    (await git("commit", "-qm", "links", cwd=work)).check()
+    url = world.server.git_url("alice/empty", "alice", PASSWORD)
+    (await git("push", "-q", url, "main", cwd=work)).check()
+    link = (await world.get(f"{base}/contents/link")).json
+    assert link["type"] == "symlink" and link["target"] == "target.txt"
+    vendor = (await world.get(f"{base}/contents/vendor")).json
+    assert vendor["type"] == "submodule" and vendor["sha"] == sub
+    listing = {e["name"]: e["type"] for e in (await world.get(f"{base}/contents")).json}
+    assert listing == {"link": "symlink", "target.txt": "file", "vendor": "submodule"}
+    tree = {e["path"]: e for e in (await world.get(f"{base}/git/trees/main")).json["tree"]}
+    assert tree["vendor"]["type"] == "commit" and tree["link"]["mode"] == "120000"
+    assert (await world.get(f"{base}/contents/vendor/x")).status == 404
