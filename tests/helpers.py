@@ -13,13 +13,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.app import RUNNER_KWARGS, create_app
+from app.app import create_app, runner_kwargs
 from app.services.context import AppContext
 from app.services.repos import create_repo
 from app.services.users import create_token, create_user
 from app.settings import Settings
 from app.store.records import Repo, User
-from app.web.keys import CTX
+from app.web.keys import CTX, SETTINGS
 
 PASSWORD = "correct-horse-battery"
 
@@ -151,13 +151,15 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 class AppTestServer(TestServer):
-    """TestServer with the runner options the real server uses. aiohttp's TestServer
-    drops constructor kwargs (so RUNNER_KWARGS, e.g. auto_decompress=False, never
-    applied) and turns handler cancellation on, which app/server.py does not."""
+    """TestServer with the runner options the real server (app/server.py) uses. aiohttp's
+    TestServer drops constructor kwargs (so e.g. auto_decompress=False never applied)
+    and turns handler cancellation on, which the server does not."""
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         kwargs.pop("handler_cancellation", None)
-        return web.AppRunner(self.app, **{**kwargs, **RUNNER_KWARGS})
+        settings = self.app[SETTINGS]
+        kwargs["shutdown_timeout"] = settings.shutdown_timeout
+        return web.AppRunner(self.app, **{**kwargs, **runner_kwargs(settings)})
 
 
 async def start_server(settings: Settings) -> Server:
