@@ -206,6 +206,22 @@ async def test_protocol_versions(world: World, version: str) -> None:
     assert await world.head(target) == world.priv_sha
 
 
+@pytest.mark.parametrize("version", ["0", "2"])
+async def test_clone_of_an_empty_repository(world: World, version: str) -> None:
+    await world.server.repo(world.alice, "empty", private=True)
+    target = world.tmp / f"empty{version}"
+    url = world.url("alice/empty", "alice")
+    result = await world.git("-c", f"protocol.version={version}", "clone", url, str(target))
+    result.check()
+    assert "empty repository" in result.err
+    (target / "a.txt").write_text("first\n")
+    (await world.git("add", "a.txt", cwd=target)).check()
+    (await world.git("commit", "-q", "-m", "first", cwd=target)).check()
+    (await world.git("push", "-q", "origin", "main", cwd=target)).check()
+    ls = await world.git("ls-remote", url)
+    assert f"{await world.head(target)}\tHEAD" in ls.check().out
+
+
 async def test_shallow_clone_depth_1(world: World) -> None:
     base = world.tmp / "seed-pub"
     for n in range(3):
