@@ -8,7 +8,9 @@ Routes without `@doc` are listed with a generic answer.
 
 from __future__ import annotations
 
+import copy
 import re
+import weakref
 from http import HTTPStatus
 from typing import Any
 
@@ -33,6 +35,20 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "token_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
 }
 ModelKey = tuple[type[BaseModel], JsonSchemaMode]
+# The route table is frozen once the app runs: build its document once (about 50 ms).
+_CACHE: weakref.WeakKeyDictionary[web.Application, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def document_for(app: web.Application, server_url: str) -> dict[str, Any]:
+    """The document of a running app, built on first use, with this request's server."""
+    cached = _CACHE.get(app)
+    if cached is None or not app.router.frozen:
+        cached = build_document(app)
+        if app.router.frozen:
+            _CACHE[app] = cached
+    document = copy.copy(cached)
+    document["servers"] = [{"url": server_url}]
+    return document
 
 
 def build_document(app: web.Application, server_url: str | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from app.web.api.common import PREFIX, base_url, json_response
 from app.web.api.docs import doc
-from app.web.openapi import build_document
+from app.web.openapi import document_for
 
 routes = web.RouteTableDef()
 
@@ -14,4 +14,4 @@ routes = web.RouteTableDef()
 @routes.get(f"{PREFIX}/openapi.json")
 @doc(summary="This OpenAPI 3.1 document", tags=["meta"], errors=())
 async def openapi_document(request: web.Request) -> web.Response:
-    return json_response(build_document(request.app, base_url(request)))
+    return json_response(document_for(request.app, base_url(request)))
