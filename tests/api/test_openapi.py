@@ -202,3 +202,24 @@ async def test_too_large_body(world: World) -> None:
     )
     assert reply.status == 413
     assert (await world.api.get("/api/v1/repos/alice/big")).status == 404
+
+
+def test_routes_without_doc_still_appear() -> None:
+    from aiohttp import web
+
+    from app.web.openapi import build_document
+
+    async def plain(request: web.Request) -> web.Response:
+        """A plain handler."""
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/api/v1/things/{thing_id:[0-9]+}", plain)
+    app.router.add_get("/not/api", plain)
+    doc = build_document(app)
+    assert list(doc["paths"]) == ["/api/v1/things/{thing_id}"]
+    op = doc["paths"]["/api/v1/things/{thing_id}"]["get"]
+    assert op["summary"] == "A plain handler."
+    assert op["parameters"][0]["name"] == "thing_id" and op["parameters"][0]["in"] == "path"
+    assert "default" in op["responses"]
+    assert "head" not in doc["paths"]["/api/v1/things/{thing_id}"]
