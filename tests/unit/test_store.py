@@ -302,3 +302,41 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert busy is not None and int(busy) >= 5000
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_server_runs_on_postgresql_through_app_database_url(tmp_path: Path) -> None:
+    """The whole server on APP_DATABASE_URL (a fresh database): migrate, create, push, clone."""
+    if not PG_URL:
+        pytest.skip("APP_TEST_DATABASE_URL is not set: the PostgreSQL server test did not run")
+    from sqlalchemy.engine import make_url
+
+    from tests.helpers import PASSWORD, Git, make_settings, start_server
+
+    name = f"test_server_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        server = await start_server(make_settings(tmp_path, database_url=url))
+        try:
+            assert server.ctx.store.dialect == "postgresql"
+            alice = await server.user("alice")
+            repo = await server.repo(alice, "pg", private=True)
+            home = tmp_path / "home"
+            home.mkdir()
+            git = Git(home)
+            sha = await git.make_worktree(tmp_path / "w", {"f.txt": "on postgres\n"})
+            push_url = server.git_url("alice/pg", "alice", PASSWORD)
+            (await git("push", "-q", push_url, "main", cwd=tmp_path / "w")).check()
+            (await git("clone", "-q", push_url, str(tmp_path / "c"))).check()
+            assert (await git("rev-parse", "HEAD", cwd=tmp_path / "c")).check().out.strip() == sha
+            events = await server.ctx.store.list_events([repo.id])
+            assert [e.type for e in events][-2:] == ["push", "branch.created"]
+        finally:
+            await server.test_server.close()
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
