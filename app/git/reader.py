@@ -43,6 +43,10 @@ class ReaderDied(GitError):
         super().__init__(["cat-file", "--batch-command"], -1, message.encode())
 
 
+class ObjectTooLarge(ValueError):
+    """An object was bigger than the caller allowed (the reader is discarded)."""
+
+
 class ObjectInfo(NamedTuple):
     sha: str
     type: str
@@ -150,7 +154,7 @@ class CatFile:
                         continue
                     if info.size > max_size:
                         self.broken = True  # the rest of this object is still in the pipe
-                        raise ValueError(f"object {info.sha} is {info.size} bytes")
+                        raise ObjectTooLarge(f"object {info.sha} is {info.size} bytes")
                     data = (await self._stdout().readexactly(info.size + 1))[:-1]
                     results[index] = (info, data)
                     if info.sha == names[index] and info.size <= CACHE_OBJECT_MAX:

@@ -18,7 +18,7 @@ from app.auth.access import Principal
 from app.errors import Forbidden, Invalid, NotFound
 from app.git.names import is_valid_ref, is_valid_tree_path
 from app.git.process import run_git
-from app.git.reader import CatFile, ReaderPool
+from app.git.reader import CatFile, ObjectTooLarge, ReaderPool
 from app.git.trees import TreeEntry, list_recursive, lookup, read_tree, with_sizes
 from app.services.context import AppContext
 from app.services.repos import find_repo
@@ -71,8 +71,14 @@ async def open_repo(ctx: AppContext, principal: Principal, owner: str, name: str
 
 @contextlib.asynccontextmanager
 async def reader(ctx: AppContext, handle: RepoHandle) -> AsyncIterator[CatFile]:
-    async with readers(ctx).reader(handle.key, handle.path) as cat:
-        yield cat
+    try:
+        async with readers(ctx).reader(handle.key, handle.path) as cat:
+            yield cat
+    except ObjectTooLarge as exc:  # a pathological pushed object: refused, never a 500
+        raise Forbidden(
+            "The requested object is too large to read through the API.",
+            errors=[{"resource": "Blob", "field": "data", "code": "too_large"}],
+        ) from exc
 
 
 # -- validation of what the client sent --
@@ -191,7 +197,7 @@ async def contents(cat: CatFile, commit: str, path: str, *, raw: bool = False) -
     if info is None:
         raise NotFound("Not Found")
     if entry.mode == "120000":
-        got = await cat.read(entry.sha, 64 * 1024)
+        got = await cat.read(entry.sha, 64 * 1024) if info.size <= 64 * 1024 else None
         return OtherContent(entry, got[1] if got else b"")
     if info.size > RAW_MAX:
         raise Forbidden(

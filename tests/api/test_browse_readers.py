@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from app.git.process import GitConfig
-from app.git.reader import ReaderPool
+from app.git.reader import ObjectTooLarge, ReaderPool
 from app.services.bootstrap import prepare_data_dir
 from app.settings import Settings
 from tests.api.browse_world import World, build_world, make_history
@@ -136,3 +136,18 @@ async def test_pooled_reader_sees_a_later_push(world: World, git: Git, tmp_path:
     assert after.body == b"after the push\n"
     commits = await world.get("/repos/alice/pub/commits?per_page=1")
     assert commits.json[0]["commit"]["message"] == "eighth\n"
+
+
+async def test_too_large_object_discards_the_reader(config: GitConfig, repos: list[Path]) -> None:
+    pool = ReaderPool(config)
+    await pool.start()
+    try:
+        async with pool.reader(1, repos[0]) as cat:
+            with pytest.raises(ObjectTooLarge):
+                await cat.read("HEAD^{tree}", 10)
+            assert not cat.alive  # the rest of the object was still in the pipe
+        async with pool.reader(1, repos[0]) as cat:
+            assert await cat.read("HEAD^{tree}", 1 << 20) is not None
+        assert pool.started == 2
+    finally:
+        await pool.close()
