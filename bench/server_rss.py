@@ -73,7 +73,7 @@ class Sampler(threading.Thread):
 
 
 def mib(kib: int) -> float:
-    return round(kib / 1024, 1)
+    return round(kib / 1024, 1) + 0.0  # no "-0.0"
 
 
 def measure(args: argparse.Namespace) -> int:
