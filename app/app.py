@@ -15,8 +15,9 @@ from app.web.cors import setup_cors
 from app.web.guards import setup_guards
 from app.web.keys import CTX, SETTINGS
 
-# Git bodies must reach http-backend still compressed: aiohttp would otherwise inflate
-# them with no size cap (SECURITY-NOTES rule 14). Every runner of this app uses these.
+# Git bodies must reach Smart HTTP still compressed (it inflates them itself, in bounded
+# pieces with a cap: app/git/smart.py): aiohttp would otherwise inflate them with no
+# size cap (SECURITY-NOTES rule 14). Every runner of this app uses these.
 # Header limits and the keep-alive timeout (which also bounds how long a client may take
 # to send a request's headers: SECURITY.md) are the Settings defaults; runner_kwargs()
 # takes them from a Settings object.

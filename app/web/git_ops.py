@@ -27,7 +27,7 @@ class Operation:
 
 @contextlib.asynccontextmanager
 async def git_operation(request: web.Request, repo: Repo, service: str) -> AsyncIterator[Operation]:
-    """Hold an admission slot for the life of one http-backend process and record it."""
+    """Hold an admission slot for the life of one git process and record it."""
     app = request.app
     metrics = app.get(METRICS)
     admission = app.get(ADMISSION)
