@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.schemas.git import CommitOut
+from app.schemas.git import CommitOut, ContentOut, ContentsOut, TreeOut
 from tests.api.browse_world import World, build_world
 from tests.helpers import PASSWORD, Git, Server
 
@@ -172,6 +172,8 @@ async def test_contents_file_dir_raw(world: World) -> None:
     reply = await world.get("/repos/alice/pub/contents/README.md")
     assert reply.status == 200
     body = reply.json
+    validated = ContentOut.model_validate(body)
+    assert validated.model_dump(mode="json", by_alias=True, exclude_unset=True) == body
     assert body["type"] == "file" and body["encoding"] == "base64"
     assert base64.b64decode(body["content"]) == b"# Hello\n\nseventh\n"
     assert body["size"] == len(b"# Hello\n\nseventh\n")
@@ -182,6 +184,7 @@ async def test_contents_file_dir_raw(world: World) -> None:
     assert base64.b64decode(old.json["content"]) == b"# Hello\n\nfirst\n"
     listing = await world.get("/repos/alice/pub/contents/src")
     assert listing.status == 200
+    ContentsOut.model_validate(listing.json)
     assert [(e["name"], e["type"], e["path"]) for e in listing.json] == [
         ("app.py", "file", "src/app.py")
     ]
@@ -209,6 +212,7 @@ async def test_trees(world: World) -> None:
     reply = await world.get("/repos/alice/pub/git/trees/main")
     assert reply.status == 200
     body = reply.json
+    TreeOut.model_validate(body)
     assert body["truncated"] is False
     assert {e["path"]: e["type"] for e in body["tree"]} == {
         "README.md": "blob",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.git.trees import TreeEntry
-from app.schemas.git import TreeEntryOut, TreeOut, TreeQuery
+from app.schemas.git import TreeOut, TreeQuery
 from app.services import browse
 from app.web.api.commits import REPO, Urls
 from app.web.api.common import ctx_of, json_response, parse_query, principal_of
@@ -17,16 +17,23 @@ routes = web.RouteTableDef()
 
 
 def _entry(urls: Urls, entry: TreeEntry) -> dict[str, object]:
-    kind = {"tree": "trees", "blob": "blobs"}.get(entry.type)
-    out = TreeEntryOut(
-        path=entry.path,
-        mode=entry.mode,
-        type=entry.type,
-        sha=entry.sha,
-        size=entry.size if entry.type == "blob" else None,
-        url=f"{urls.api}/git/{kind}/{entry.sha}" if kind else None,
-    )
-    return out.model_dump(mode="json", exclude_none=True)
+    """TreeEntryOut's JSON (no `size` for trees, no `url` for submodules), built directly:
+    a recursive tree renders up to 100,000 of these."""
+    out: dict[str, object] = {
+        "path": entry.path,
+        "mode": entry.mode,
+        "type": entry.type,
+        "sha": entry.sha,
+    }
+    if entry.type == "blob" and entry.size is not None:
+        out["size"] = entry.size
+    kind = _URL_KIND.get(entry.type)
+    if kind:
+        out["url"] = f"{urls.api}/git/{kind}/{entry.sha}"
+    return out
+
+
+_URL_KIND = {"tree": "trees", "blob": "blobs"}
 
 
 @routes.get(REPO + r"/git/trees/{sha:[\s\S]+}")
