@@ -27,6 +27,7 @@ from app.store.records import Repo
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 JSON_CONTENT_MAX = 1024 * 1024  # larger files: JSON without content, raw only (GitHub)
 RAW_MAX = 100 * 1024 * 1024  # larger files: refused (GitHub)
+DIR_MAX_ENTRIES = 1000  # a directory listing shows the first 1,000 entries (GitHub)
 TREE_MAX_ENTRIES = 100_000
 TREE_MAX_BYTES = 7 * 1024 * 1024
 
@@ -183,14 +184,16 @@ class OtherContent:
 Content = FileContent | DirContent | OtherContent
 
 
-async def contents(cat: CatFile, commit: str, path: str, *, raw: bool = False) -> Content:
+async def contents(cat: CatFile, commit: str, path: str) -> Content:
+    """What `path` is at `commit`: a file (bytes up to JSON_CONTENT_MAX), a directory (its
+    first DIR_MAX_ENTRIES entries, as GitHub), a symlink or a submodule."""
     root = await tree_of(cat, commit)
     entry = await lookup(cat, root, path)
     if entry is None:
         raise NotFound("Not Found")
     if entry.type == "tree":
         listed = await read_tree(cat, entry.sha, f"{entry.path}/" if entry.path else "")
-        return DirContent(await with_sizes(cat, listed or []))
+        return DirContent(await with_sizes(cat, (listed or [])[:DIR_MAX_ENTRIES]))
     if entry.type == "commit":
         return OtherContent(entry, None)
     info = await cat.info(entry.sha)

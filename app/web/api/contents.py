@@ -76,7 +76,7 @@ async def get_contents(request: web.Request) -> web.StreamResponse:
     raw = wants_raw(request)
     async with browse.reader(ctx, handle) as cat:
         commit = await browse.commit_or_default(cat, handle, ref)
-        found = await browse.contents(cat, commit, path, raw=raw)
+        found = await browse.contents(cat, commit, path)
     urls = Urls(request, handle)
     if isinstance(found, browse.DirContent):
         return json_response([_entry(urls, ref, e) for e in found.entries])
