@@ -242,9 +242,8 @@ async def run_aiohttp(url: str, token: str, requests: int, concurrency: int) -> 
 
 def _merge(rounds: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """Rounds of one target -> the median figure, CPU seconds added up."""
-    merged = dict(rounds[len(rounds) // 2])
-    values = sorted(r[key] for r in rounds)
-    merged[key] = values[len(values) // 2]
+    ordered = sorted(rounds, key=lambda r: float(r[key]))
+    merged = dict(ordered[len(ordered) // 2])  # the median round, with its latencies
     merged["rounds"] = [r[key] for r in rounds]
     cpu: dict[str, float] = {}
     for r in rounds:
