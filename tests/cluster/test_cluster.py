@@ -49,6 +49,11 @@ async def _pushed_repo(world: World, owner: Account, name: str, work: Path) -> t
     return full, sha
 
 
+def _client_address() -> dict[str, str]:
+    """A client address of one request's own (believed from the trusted 127.0.0.1)."""
+    return {"X-Forwarded-For": f"198.18.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"}
+
+
 def _ids(events: list[dict[str, object]]) -> list[int]:
     return [int(str(e["id"])) for e in events]
 
@@ -239,10 +244,14 @@ async def test_token_revoked_on_a_is_refused_on_b(world: World, name: str, work:
     assert [t["id"] for t in listed if t.get("name") == "short-lived"] == [token_id]
     status, _ = await world.api("a", "DELETE", f"/api/v1/user/tokens/{token_id}", alice)
     assert status == 204
+    # Refused credentials count as failed logins of their client address: give these an
+    # address of their own (through the trusted balancer) so no other test pays for them.
+    client = _client_address()
     for where in ("b", "lb", "a"):
-        status, _ = await world.api(where, "GET", "/api/v1/user", token)
+        status, _ = await world.api(where, "GET", "/api/v1/user", token, headers=client)
         assert status == 401, where
-    result = await world.run_git(token, "ls-remote", world.remote("b", full))
+    xff = f"http.extraHeader=X-Forwarded-For: {client['X-Forwarded-For']}"
+    result = await world.run_git(token, "-c", xff, "ls-remote", world.remote("b", full))
     assert result.code != 0
 
 
@@ -629,3 +638,41 @@ async def test_forwarded_for_is_believed_only_from_the_balancer(world: World, na
     async with world.session.get(world.url("lb") + url, headers=spoof) as resp:
         assert resp.status == 200
         assert int(resp.headers["X-RateLimit-Remaining"]) == ANONYMOUS_LIMIT - 1
+
+
+async def test_a_password_change_is_seen_by_every_instance_at_once(world: World, name: str) -> None:
+    """Each instance caches successful password checks for a minute, keyed with the
+    stored hash it reads from the shared database on every request: a new password (a
+    new hash) voids every instance's cache at the next request."""
+    from app.auth.passwords import hash_password_async
+
+    alice = await world.account(name)
+    old = {"Authorization": basic_header(alice.login, PASSWORD)}
+    for where in ("a", "b", "a", "b"):  # the second round is answered from the caches
+        status, _ = await world.api(where, "GET", "/api/v1/user", headers=old)
+        assert status == 200
+    new_password = "a-brand-new-password"
+    await _sql(
+        world,
+        "UPDATE users SET password_hash = $1 WHERE login_lower = $2",
+        await hash_password_async(new_password),
+        alice.login.lower(),
+    )
+    new = {"Authorization": basic_header(alice.login, new_password)}
+    for where in ("a", "b", "lb"):
+        refused = old | _client_address()  # a failed login: counted for an address of its own
+        status, _ = await world.api(where, "GET", "/api/v1/user", headers=refused)
+        assert status == 401, where
+        status, _ = await world.api(where, "GET", "/api/v1/user", headers=new)
+        assert status == 200, where
+
+
+async def _sql(world: World, statement: str, *args: object) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    dsn = world.cluster.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement, *args)
+    finally:
+        await conn.close()
