@@ -10,6 +10,7 @@ cancelled; then resources close and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -40,6 +41,7 @@ async def serve(settings: Settings) -> int:
         # Inside the try: a port in use or a database that does not answer still closes
         # what setup opened (no "athrow(): asynchronous generator" noise at exit).
         await runner.setup()
+        _freeze_startup_heap()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         print(f"githost listening on {_url(runner, settings)}", flush=True)
@@ -51,6 +53,16 @@ async def serve(settings: Settings) -> int:
         await runner.cleanup()
     log.info("stopped")
     return 0
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive after startup (modules, routes, schemas: ~115k objects) out
+    of the cyclic garbage collector's reach. Otherwise each full collection walks it all
+    again, 40 ms or more (hundreds on a busy machine) with the event loop stopped, so
+    every request in flight waits. Objects made later (per request) are collected as
+    usual."""
+    gc.collect()
+    gc.freeze()
 
 
 def _url(runner: web.AppRunner, settings: Settings) -> str:
