@@ -35,6 +35,8 @@ section() {  # NAME SCRIPT [ARGS...]
 # ---------------------------------------------------------------- sections
 # git over Smart HTTP vs the floor and Apache (shared harness), plus server RSS growth
 section git bench/git_bench.sh
+# middleware stack overhead (vs a bare app) and an authenticated user's p99 under a flood
+section middleware bench/middleware_bench.py
 # several instances behind a load balancer (needs PostgreSQL, Redis, nginx; skips itself)
 section cluster bench/cluster_bench.py
 # REST reads: pooled cat-file readers vs one git process per request (contents, tree, commits)

@@ -30,9 +30,11 @@ class Metrics:
             buckets=_LATENCY,
             registry=r,
         )
+        self.in_flight_count = 0  # a plain int on the hot path, read when scraped
         self.in_flight = Gauge(
             "githost_http_requests_in_flight", "requests being handled", registry=r
         )
+        self.in_flight.set_function(lambda: self.in_flight_count)
         self.git_ops = Counter(
             "githost_git_operations",
             "git processes run for Smart HTTP",
@@ -68,6 +70,22 @@ class Metrics:
         self.rate_backend_errors = Counter(
             "githost_ratelimit_backend_errors", "rate-limit backend (Redis) failures", registry=r
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request (label children cached: this runs on every request)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) > 10_000:  # bounded: routes x methods x statuses
+                self._request_children.clear()
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 METRICS = web.AppKey("metrics", Metrics)

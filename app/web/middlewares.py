@@ -21,9 +21,9 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import hdrs, typedefs, web
@@ -130,8 +130,8 @@ def proxy_headers(trusted: Sequence[str]) -> Middleware:
 
 
 def _request_id(request: web.Request) -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    given = request.headers.get("X-Request-ID")
+    return given if given and _REQUEST_ID_RE.match(given) else os.urandom(16).hex()
 
 
 @web.middleware
@@ -144,7 +144,7 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
     exchange.request_id = request_id
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        metrics.in_flight.inc()
+        metrics.in_flight_count += 1
     started = time.perf_counter()
     status = 500
     try:
@@ -162,26 +162,36 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         principal = request.get(PRINCIPAL)
         user = principal.user.login if principal and principal.user else None
         if metrics is not None:
-            metrics.in_flight.dec()
-            route = route_label(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(elapsed)
-        access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.path,  # never the query string: it may hold access_token
-            status,
-            elapsed * 1000,
-            extra={
-                "request_id": request_id,
-                "user": user,
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-                "remote": request.remote,
-            },
-        )
+            metrics.in_flight_count -= 1
+            metrics.observe_request(request.method, route_label(request), status, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            _access_line(request, status, elapsed, request_id, user)
+
+
+def _access_line(
+    request: web.Request, status: int, elapsed: float, request_id: str, user: str | None
+) -> None:
+    """One access line; built with makeRecord (no caller lookup: it is always this line)."""
+    path = request.path  # never the query string: it may hold access_token
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %s %.1fms",
+        (request.method, path, status, elapsed * 1000),
+        None,
+        extra={
+            "request_id": request_id,
+            "user": user,
+            "method": request.method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "remote": request.remote,
+        },
+    )
+    access_log.handle(record)
 
 
 async def stamp_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
@@ -318,7 +328,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     address = request.remote or "-"
     login = _attempted_login(request, header)
     if guard is not None:
-        body_login = await _token_endpoint_login(request)
+        body_login = await _token_endpoint_login(request) if request.method == "POST" else None
         login = login or body_login
         if header is not None or body_login or "access_token" in request.query:
             wait = await guard.retry_after(address, login)
