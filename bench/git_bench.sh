@@ -76,7 +76,10 @@ app() { (cd "$MAIN" && "$PY" -m app "$@" --data-dir "$DATA"); }
 
 echo "bench-password-not-secret" | app user create bench --admin --password-stdin >/dev/null
 TOKEN=$(app token create bench --scopes read,write --name bench)
-"$PY" -m app serve --host 127.0.0.1 --port 0 --data-dir "$DATA" >"$RESULTS/server.out" 2>"$RESULTS/server.log" &
+# The log goes through a pipe, as to journald or a container runtime: a synchronous
+# write to a file on a disk busy with the benchmark's own clones can stall the loop.
+"$PY" -m app serve --host 127.0.0.1 --port 0 --data-dir "$DATA" >"$RESULTS/server.out" \
+  2> >(exec cat >"$RESULTS/server.log") &
 SERVER_PID=$!
 for _ in $(seq 1 150); do grep -q "listening on" "$RESULTS/server.out" 2>/dev/null && break; sleep 0.2; done
 BASE=$(sed -n 's/^githost listening on //p' "$RESULTS/server.out")
