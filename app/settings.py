@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     api_max_json_depth: int = Field(32, ge=2)
     reader_pool_size: int = Field(64, ge=1)
+    # Seconds a repository/permission lookup may be served from memory (0: never).
+    # This process's writes and other instances' access notices clear it at once.
+    repo_cache_seconds: float = Field(2.0, ge=0, le=60)
     reader_idle_seconds: float = Field(60.0, gt=0)
     # REST reads: cat-file readers per repository; false = one git process per request
     # (the naive design, kept for the benchmark); GitHub's limits for recursive trees.

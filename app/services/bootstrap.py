@@ -44,8 +44,12 @@ def prepare_data_dir(settings: Settings) -> GitConfig:
 @contextlib.asynccontextmanager
 async def open_context(settings: Settings, *, migrate: bool = True) -> AsyncIterator[AppContext]:
     git = prepare_data_dir(settings)
-    store = await Store.open(settings.resolved_database_url, migrate=migrate)
+    store = await Store.open(
+        settings.resolved_database_url, migrate=migrate, lookup_ttl=settings.repo_cache_seconds
+    )
     hub = make_hub(settings)
+    # Another instance changed who may read what (or renamed/deleted a repository).
+    hub.on_notice(lambda _notice: store.lookups.clear())
     try:
         await hub.start()
         storage = RepoStorage(

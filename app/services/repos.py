@@ -117,6 +117,7 @@ async def delete_repo(ctx: AppContext, repo: Repo, *, actor: str | None) -> None
         raise NotFound("Not Found")
     await ctx.storage.delete(repo.owner, repo.name)
     await emit(ctx, repo, [("repository.deleted", repository_payload(repo))], actor)
+    await access_changed(ctx, repo)  # other instances forget the row they may have cached
 
 
 async def rename_repo(ctx: AppContext, repo: Repo, new_name: str) -> Repo:
@@ -134,4 +135,5 @@ async def rename_repo(ctx: AppContext, repo: Repo, new_name: str) -> Repo:
         raise
     renamed = await ctx.store.repo_by_id(repo.id)
     assert renamed is not None
+    await access_changed(ctx, renamed)  # other instances forget the old name's row
     return renamed

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.store.lookup_cache import LookupCache
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
@@ -26,8 +28,10 @@ def must_utc(value: datetime) -> datetime:
 
 
 class StoreBase:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, *, lookup_ttl: float = 0.0):
         self.engine = engine
+        # Hot lookups (repository by name, permission); see lookup_cache.py.
+        self.lookups = LookupCache(lookup_ttl)
 
     @property
     def dialect(self) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from app.store.base import StoreBase, as_utc, must_utc, utcnow
+from app.store.lookup_cache import MISSING
 from app.store.records import Collaborator, Duplicate, Repo, User
 from app.store.tables import collaborators, repositories, users
 from app.store.users import user_from_row
@@ -98,12 +99,20 @@ class RepoStore(StoreBase):
         )
 
     async def repo_by_name(self, owner: str, name: str) -> Repo | None:
+        key = ("repo", owner.lower(), name.lower())
+        cached = self.lookups.get(key)
+        if cached is not MISSING:
+            return cast(Repo, cached)
         query = _repo_select().where(
             users.c.login_lower == owner.lower(), repositories.c.name_lower == name.lower()
         )
         async with self.read() as conn:
             row = (await conn.execute(query)).first()
-        return _repo_from_row(row) if row else None
+        if row is None:
+            return None  # never remembered: a repository created elsewhere is found at once
+        repo = _repo_from_row(row)
+        self.lookups.put(key, repo)
+        return repo
 
     async def repo_by_id(self, repo_id: int) -> Repo | None:
         async with self.read() as conn:
@@ -156,6 +165,7 @@ class RepoStore(StoreBase):
         return [_repo_from_row(row) for row in rows], total
 
     async def update_repo(self, repo_id: int, **values: Any) -> None:
+        self.lookups.clear()
         if "name" in values:
             values["name_lower"] = values["name"].lower()
         values["updated_at"] = utcnow()
@@ -168,12 +178,14 @@ class RepoStore(StoreBase):
             raise Duplicate("name") from exc
 
     async def mark_pushed(self, repo_id: int) -> None:
+        self.lookups.clear()
         async with self.write() as conn:
             await conn.execute(
                 repositories.update().where(repositories.c.id == repo_id).values(pushed_at=utcnow())
             )
 
     async def delete_repo(self, repo_id: int) -> bool:
+        self.lookups.clear()
         async with self.write() as conn:
             await conn.execute(collaborators.delete().where(collaborators.c.repo_id == repo_id))
             result = await conn.execute(repositories.delete().where(repositories.c.id == repo_id))
@@ -181,14 +193,21 @@ class RepoStore(StoreBase):
 
     # Collaborators ---------------------------------------------------------
     async def permission_of(self, repo_id: int, user_id: int) -> str | None:
+        key = ("permission", repo_id, user_id)
+        cached = self.lookups.get(key)
+        if cached is not MISSING:
+            return cast(str | None, cached)
         query = sa.select(collaborators.c.permission).where(
             collaborators.c.repo_id == repo_id, collaborators.c.user_id == user_id
         )
         async with self.read() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
+            permission: str | None = (await conn.execute(query)).scalar_one_or_none()
+        self.lookups.put(key, permission)
+        return permission
 
     async def set_collaborator(self, repo_id: int, user_id: int, permission: str) -> bool:
         """Insert or update; True when the user was not a collaborator before."""
+        self.lookups.clear()
         async with self.write() as conn:
             existing = (
                 await conn.execute(
@@ -215,6 +234,7 @@ class RepoStore(StoreBase):
             return False
 
     async def remove_collaborator(self, repo_id: int, user_id: int) -> bool:
+        self.lookups.clear()
         async with self.write() as conn:
             result = await conn.execute(
                 collaborators.delete().where(

@@ -10,8 +10,8 @@ from app.store.users import UserStore
 
 class Store(UserStore, RepoStore, EventStore):
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> Store:
-        store = cls(make_engine(url))
+    async def open(cls, url: str, *, migrate: bool = True, lookup_ttl: float = 0.0) -> Store:
+        store = cls(make_engine(url), lookup_ttl=lookup_ttl)
         if migrate:
             await upgrade(store.engine)
         return store
