@@ -16,6 +16,7 @@ from app.git.process import GitConfig, run_git
 log = logging.getLogger(__name__)
 
 QUARANTINE_MAX_AGE = 3600.0
+SIZE_TTL = 30.0
 
 
 class RepoStorage:
@@ -25,6 +26,7 @@ class RepoStorage:
         self.root = root
         self.trash = trash
         self.git = git
+        self._sizes: dict[Path, tuple[float, int]] = {}
 
     def path(self, owner: str, name: str) -> Path:
         if not is_valid_owner(owner) or not is_valid_repo(name):
@@ -66,7 +68,18 @@ class RepoStorage:
         return target
 
     async def disk_usage_kb(self, owner: str, name: str) -> int:
-        return await asyncio.to_thread(_du_kb, self.path(owner, name))
+        """Size on disk, remembered for SIZE_TTL seconds: walking a big repository's
+        files on every API read costs more than the read (GitHub's `size` lags too)."""
+        path = self.path(owner, name)
+        cached = self._sizes.get(path)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        size = await asyncio.to_thread(_du_kb, path)
+        if len(self._sizes) > 10_000:
+            self._sizes.clear()
+        self._sizes[path] = (now + SIZE_TTL, size)
+        return size
 
     async def gc(self, owner: str, name: str, *, prune_now: bool = False) -> None:
         """Repack into one pack with bitmaps and sweep stale push quarantines."""
