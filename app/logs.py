@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 
 _EXTRA_FIELDS = ("request_id", "user", "method", "path", "status", "duration_ms", "remote")
@@ -50,8 +53,45 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Standard error without a system call per line: INFO lines (the access log) are
+    flushed by a daemon thread every `interval` seconds, WARNING and above at once, and
+    everything at exit (logging.shutdown calls flush)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        stream = io.TextIOWrapper(
+            sys.stderr.buffer, encoding="utf-8", errors="backslashreplace", line_buffering=False
+        )
+        super().__init__(stream)
+        self._interval = interval
+        threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line)
+                if record.levelno >= logging.WARNING:
+                    self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _flusher(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            self.flush()
+
+
+def _stderr_handler() -> logging.Handler:
+    if hasattr(sys.stderr, "buffer"):
+        return BufferedStderrHandler()
+    return logging.StreamHandler(sys.stderr)  # stderr replaced by a text-only object
+
+
 def configure(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _stderr_handler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -6,30 +6,66 @@ Other parts call the small functions below with their app; nothing here imports 
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class RequestStats(Collector):
+    """Request counts and latencies by route, kept in plain dicts (this runs on every
+    request: a bisect and three integer updates) and turned into Prometheus families
+    only when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.buckets: dict[tuple[str, str], list[int]] = {}
+        self.sums: dict[tuple[str, str], float] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in _METHODS:
+            method = "OTHER"  # any token is a method: keep the label set bounded
+        key = (method, route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        pair = (method, route)
+        buckets = self.buckets.get(pair)
+        if buckets is None:
+            buckets = self.buckets[pair] = [0] * (len(_LATENCY) + 1)
+        buckets[bisect_left(_LATENCY, seconds)] += 1
+        self.sums[pair] = self.sums.get(pair, 0.0) + seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "githost_http_requests", "HTTP requests answered", labels=["method", "route", "status"]
+        )
+        for (method, route, status), count in list(self.counts.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "githost_http_request_duration_seconds",
+            "HTTP request latency",
+            labels=["method", "route"],
+        )
+        for pair, buckets in list(self.buckets.items()):
+            running, cumulative = 0, []
+            for bound, count in zip((*map(str, _LATENCY), "+Inf"), buckets, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric(list(pair), cumulative, self.sums[pair])
+        yield latency
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "githost_http_requests",
-            "HTTP requests answered",
-            ["method", "route", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "githost_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=_LATENCY,
-            registry=r,
-        )
+        self.http = RequestStats()
+        r.register(self.http)
         self.in_flight_count = 0  # a plain int on the hot path, read when scraped
         self.in_flight = Gauge(
             "githost_http_requests_in_flight", "requests being handled", registry=r
@@ -70,22 +106,9 @@ class Metrics:
         self.rate_backend_errors = Counter(
             "githost_ratelimit_backend_errors", "rate-limit backend (Redis) failures", registry=r
         )
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request (label children cached: this runs on every request)."""
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            if len(self._request_children) > 10_000:  # bounded: routes x methods x statuses
-                self._request_children.clear()
-            children = (
-                self.requests.labels(method, route, str(status)),
-                self.latency.labels(method, route),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.http.observe(method, route, status, seconds)
 
 
 METRICS = web.AppKey("metrics", Metrics)

@@ -281,7 +281,8 @@ async def test_git_admission_refuses_past_the_queue(make_server: Any) -> None:
     alice = await server.ctx.store.user_by_login("alice")
     assert alice is not None
     await server.repo(alice, "busy")
-    reader, writer = await asyncio.open_connection(server.test_server.host, server.test_server.port)
+    host, port = server.test_server.host, server.test_server.port
+    _reader, writer = await asyncio.open_connection(host, port)
     auth = basic("alice", PASSWORD)["Authorization"]
     writer.write(
         (
@@ -310,9 +311,8 @@ async def test_git_admission_refuses_past_the_queue(make_server: Any) -> None:
         if _active(server) == 0:
             break
         await asyncio.sleep(0.02)
-    async with session() as http:
-        async with http.get(refs) as resp:
-            assert resp.status == 200
+    async with session() as http, http.get(refs) as resp:
+        assert resp.status == 200
 
 
 def _active(server: Server) -> int:

@@ -171,9 +171,11 @@ async def test_password_brute_force_is_slowed_not_the_owner(tmp_path: Path) -> N
                     assert "Traceback" not in await resp.text()
         assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
         owner = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
-        async with aiohttp.ClientSession(connector=owner) as http:
-            async with http.get(url, headers=basic("alice", PASSWORD)) as resp:
-                assert resp.status == 200
+        async with (
+            aiohttp.ClientSession(connector=owner) as http,
+            http.get(url, headers=basic("alice", PASSWORD)) as resp,
+        ):
+            assert resp.status == 200
         assert await server.ctx.store.user_by_login("alice") is not None
     finally:
         await server.test_server.close()

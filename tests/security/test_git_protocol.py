@@ -124,7 +124,7 @@ async def test_client_killed_mid_push(world: World) -> None:
     sha, pack = await make_push(world, "killed", size=4_000_000)
     body = push_body(world.head, sha, pack)
     host, port = world.server.test_server.host, world.server.test_server.port
-    reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await asyncio.open_connection(host, port)
     auth = basic("alice", PASSWORD)["Authorization"]
     writer.write(
         (
