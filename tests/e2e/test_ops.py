@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -328,3 +330,33 @@ def test_json_logs_carry_request_id_and_user() -> None:
     record.status = 200
     entry = json.loads(JsonFormatter().format(record))
     assert entry["request_id"] == "rid-1" and entry["user"] == "alice" and entry["status"] == 200
+
+
+REDIS_URL = os.environ.get("APP_TEST_REDIS_URL")
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="APP_TEST_REDIS_URL is not set")
+async def test_two_instances_share_limits_through_redis(make_server: Any) -> None:
+    prefix = f"test{uuid.uuid4().hex[:12]}:"
+    shared = {
+        "redis_url": REDIS_URL,
+        "redis_prefix": prefix,
+        "rate_limit_anonymous": "3/hour",
+        "auth_failure_limit": "2/minute",
+    }
+    one = await make_server(**shared)
+    two = await make_server(**shared)
+    async with session() as http:
+        for server, remaining in ((one, "2"), (two, "1"), (one, "0")):
+            async with http.get(server.url + f"{API}/users/alice") as resp:
+                assert resp.status == 200
+                assert resp.headers["X-RateLimit-Remaining"] == remaining
+        async with http.get(two.url + f"{API}/users/alice") as resp:
+            assert resp.status == 429
+        # Failed logins too: two failures on one instance block the address on the other.
+        for server in (one, two):
+            async with http.get(server.url + f"{API}/user", headers=basic("alice", "no")) as r:
+                assert r.status == 401
+        async with http.get(one.url + f"{API}/user", headers=basic("alice", PASSWORD)) as r:
+            assert r.status == 429
