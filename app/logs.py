@@ -90,8 +90,53 @@ def _stderr_handler() -> logging.Handler:
     return logging.StreamHandler(sys.stderr)  # stderr replaced by a text-only object
 
 
+# The access line's fast path: one line per request is the logging hot spot, so when the
+# handler configure() installed is the only one, the line is formatted here, exactly as
+# the formatter would, and written without a LogRecord. Anything else (tests capturing
+# logs, another handler) takes the ordinary logging path.
+_fast: tuple[BufferedStderrHandler, bool] | None = None
+_local_second: tuple[int, str] = (-1, "")
+
+
+def _asctime(created: float) -> str:
+    global _local_second
+    whole = int(created)
+    if _local_second[0] != whole:
+        _local_second = (whole, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole)))
+    return f"{_local_second[1]},{int((created - whole) * 1000):03d}"
+
+
+def access_line(logger: logging.Logger, message: str, fields: dict[str, object]) -> bool:
+    """Write `message` with `fields` for `logger` at INFO; False if the caller must log it
+    through logging instead (the fast path does not apply)."""
+    fast = _fast
+    handlers = logging.root.handlers
+    if fast is None or len(handlers) != 1 or handlers[0] is not fast[0] or logger.handlers:
+        return False
+    handler, as_json = fast
+    now = time.time()
+    if as_json:
+        entry: dict[str, object] = {
+            "time": _iso_utc(now),
+            "level": "INFO",
+            "logger": logger.name,
+            "message": message,
+        }
+        entry.update(fields)
+        line = json.dumps(entry, default=str)
+    else:
+        line = f"{_asctime(now)} INFO {logger.name}: {message}"
+        if fields.get("request_id"):
+            line += f" rid={fields['request_id']} user={fields.get('user') or '-'}"
+    with handler.lock:  # type: ignore[union-attr]
+        handler.stream.write(line + "\n")
+    return True
+
+
 def configure(level: str = "INFO", fmt: str = "text") -> None:
+    global _fast
     handler = _stderr_handler()
+    _fast = (handler, fmt == "json") if isinstance(handler, BufferedStderrHandler) else None
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

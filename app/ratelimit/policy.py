@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from app.ratelimit.base import Decision, Limiter, LimiterUnavailable
 from app.ratelimit.memory import MemoryLimiter
@@ -60,6 +61,16 @@ class RateLimits:
         self.anon_limit, self.anon_period = parse_rate(settings.rate_limit_anonymous)
         self.limiter = limiter
         self.health = health
+
+    def check_now(self, *, user_id: int | None, address: str) -> Decision | Literal[False]:
+        """The in-process backend answers synchronously (no coroutine per request);
+        False means this limiter needs `await check(...)`."""
+        limiter = self.limiter
+        if not isinstance(limiter, MemoryLimiter):
+            return False
+        if user_id is not None:
+            return limiter.hit_now(f"user:{user_id}", self.user_limit, self.user_period)
+        return limiter.hit_now(f"addr:{address}", self.anon_limit, self.anon_period)
 
     async def check(self, *, user_id: int | None, address: str) -> Decision | None:
         """Count one request; None when the backend could not answer (fail open)."""

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import hdrs, typedefs, web
 from pydantic import ValidationError
 
+from app import logs
 from app.auth.access import ANONYMOUS
 from app.errors import AppError, BadRequest, Invalid, PayloadTooLarge, RateLimited
 from app.services.identity import BadCredentials, principal_from_header
@@ -171,27 +172,20 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
 def _access_line(
     request: web.Request, status: int, elapsed: float, request_id: str, user: str | None
 ) -> None:
-    """One access line; built with makeRecord (no caller lookup: it is always this line)."""
+    """One access line (logs.access_line writes it directly when it can)."""
     path = request.path  # never the query string: it may hold access_token
-    record = access_log.makeRecord(
-        access_log.name,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %s %.1fms",
-        (request.method, path, status, elapsed * 1000),
-        None,
-        extra={
-            "request_id": request_id,
-            "user": user,
-            "method": request.method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "remote": request.remote,
-        },
-    )
-    access_log.handle(record)
+    message = f"{request.method} {path} {status} {elapsed * 1000:.1f}ms"
+    fields: dict[str, object] = {
+        "request_id": request_id,
+        "user": user,
+        "method": request.method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "remote": request.remote,
+    }
+    if not logs.access_line(access_log, message, fields):
+        access_log.info("%s", message, extra=fields)
 
 
 async def stamp_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
@@ -330,7 +324,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if guard is not None:
         body_login = await _token_endpoint_login(request) if request.method == "POST" else None
         login = login or body_login
-        if header is not None or body_login or "access_token" in request.query:
+        if (
+            header is not None
+            or body_login
+            or (request.query_string and "access_token" in request.query)
+        ):
             wait = await guard.retry_after(address, login)
             if wait is not None:
                 request.app[METRICS].rate_refused.labels("login").inc()
@@ -339,7 +337,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                     retry_after=wait,
                 )
     try:
-        request[PRINCIPAL] = await principal_from_header(ctx, header)
+        request[PRINCIPAL] = (
+            ANONYMOUS if header is None else await principal_from_header(ctx, header)
+        )
         return await handler(request)
     except BadCredentials as exc:
         if guard is not None:
@@ -361,7 +361,9 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     principal = request.get(PRINCIPAL)
     user_id = principal.user.id if principal is not None and principal.user else None
     address = request.remote or "-"
-    decision = await limits.check(user_id=user_id, address=address)
+    now = limits.check_now(user_id=user_id, address=address)
+    # False: not answerable in process, ask the backend (Redis); None: it failed open.
+    decision = await limits.check(user_id=user_id, address=address) if now is False else now
     if decision is not None:
         request[EXCHANGE].rate_headers = decision.headers()
         if not decision.allowed:
