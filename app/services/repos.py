@@ -25,27 +25,12 @@ async def access_to(ctx: AppContext, principal: Principal, repo: Repo) -> Access
 async def resolve(
     ctx: AppContext, principal: Principal, owner: str, name: str, need: Access = Access.READ
 ) -> tuple[Repo, Access]:
-    """The repository a request names, if the caller may `need` it.
+    """The repository a git request names, if the caller may `need` it.
 
-    Missing and unreadable look the same: 401 for anonymous callers, 404 otherwise.
-    Readable without the needed right: 403.
+    Missing and unreadable look the same: 401 for anonymous callers (so git asks for
+    credentials), 404 otherwise. Readable without the needed right: 403.
     """
-    owner, name = route_names(owner, name)
-    repo = await ctx.store.repo_by_name(owner, name)
-    granted = await access_to(ctx, principal, repo) if repo else Access.NONE
-    if repo is None or Access.READ not in granted:
-        if principal.user is None:
-            raise Unauthorized("Requires authentication")
-        raise NotFound("Not Found")
-    if need not in granted:
-        if principal.user is None:
-            raise Unauthorized("Requires authentication")
-        raise Forbidden(
-            "Must have admin rights to Repository."
-            if Access.ADMIN in need
-            else "Permission to repository denied"
-        )
-    return repo, granted
+    return await _lookup(ctx, principal, owner, name, need, hidden_anonymous=Unauthorized)
 
 
 async def find_repo(
@@ -54,13 +39,27 @@ async def find_repo(
     """`resolve` for the REST API: missing or invisible is 404 for everyone (GitHub's answer,
     anonymous callers included); visible without the needed right is 401 (anonymous) or 403.
     """
+    return await _lookup(ctx, principal, owner, name, need, hidden_anonymous=NotFound)
+
+
+async def _lookup(
+    ctx: AppContext,
+    principal: Principal,
+    owner: str,
+    name: str,
+    need: Access,
+    *,
+    hidden_anonymous: type[Unauthorized] | type[NotFound],
+) -> tuple[Repo, Access]:
     try:
         owner, name = route_names(owner, name)
     except NotFound:
-        raise NotFound("Not Found") from None
+        raise NotFound("Not Found") from None  # an impossible name: nothing to hide
     repo = await ctx.store.repo_by_name(owner, name)
     granted = await access_to(ctx, principal, repo) if repo else Access.NONE
     if repo is None or Access.READ not in granted:
+        if principal.user is None and hidden_anonymous is Unauthorized:
+            raise Unauthorized("Requires authentication")
         raise NotFound("Not Found")
     if need not in granted:
         if principal.user is None:

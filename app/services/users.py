@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password_async
-from app.auth.tokens import new_token, parse_scopes, token_hash
 from app.errors import Conflict, Invalid, NotFound
 from app.git.names import check_owner
 from app.services.context import AppContext
+from app.services.tokens import create_personal_token
 from app.store.records import Duplicate, Token, User
 
 # Names that would shadow the server's own top-level paths (/api/v1/... is the REST API,
@@ -51,18 +51,4 @@ async def create_token(
     ctx: AppContext, user: User, *, name: str, scopes: str | list[str]
 ) -> tuple[Token, str]:
     """Returns the stored token and its secret, which is never shown again."""
-    try:
-        scope_list = parse_scopes(scopes)
-    except ValueError as exc:
-        raise Invalid.field("Token", "scopes", message=str(exc)) from exc
-    if not name or len(name) > 100:
-        raise Invalid.field("Token", "name", message="1 to 100 characters")
-    secret = new_token()
-    token = await ctx.store.create_token(
-        user.id,
-        name=name,
-        token_hash=token_hash(secret),
-        last_eight=secret[-8:],
-        scopes=scope_list,
-    )
-    return token, secret
+    return await create_personal_token(ctx, user, name=name, scopes=scopes)
