@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote
 
 _EXTRA_FIELDS = ("request_id", "user", "method", "path", "status", "duration_ms", "remote")
 
@@ -130,6 +131,48 @@ def access_line(logger: logging.Logger, message: str, fields: dict[str, object])
             line += f" rid={fields['request_id']} user={fields.get('user') or '-'}"
     with handler.lock:  # type: ignore[union-attr]
         handler.stream.write(line + "\n")
+    return True
+
+
+def _json_value(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def request_line(
+    logger: logging.Logger,
+    method: str,
+    path: str,
+    status: int,
+    elapsed: float,
+    request_id: str,
+    user: str | None,
+    remote: str | None,
+) -> bool:
+    """The access line of one request, as `access_line` would write it with these fields,
+    formatted by one f-string (no dict, no JSON encoder object); False if the caller must
+    log it through logging instead."""
+    fast = _fast
+    handlers = logging.root.handlers
+    if fast is None or len(handlers) != 1 or handlers[0] is not fast[0] or logger.handlers:
+        return False
+    handler, as_json = fast
+    now = time.time()
+    message = f"{method} {path} {status} {elapsed * 1000:.1f}ms"
+    if as_json:  # the keys and spacing of json.dumps(entry) in access_line
+        line = (
+            f'{{"time": "{_iso_utc(now)}", "level": "INFO", "logger": {_quote(logger.name)},'
+            f' "message": {_quote(message)}, "request_id": {_quote(request_id)},'
+            f' "user": {_json_value(user)}, "method": {_quote(method)},'
+            f' "path": {_quote(path)}, "status": {status},'
+            f' "duration_ms": {round(elapsed * 1000, 2)!r}, "remote": {_json_value(remote)}}}\n'
+        )
+    else:
+        line = f"{_asctime(now)} INFO {logger.name}: {message}"
+        if request_id:
+            line += f" rid={request_id} user={user or '-'}"
+        line += "\n"
+    with handler.lock:  # type: ignore[union-attr]
+        handler.stream.write(line)
     return True
 
 

@@ -174,6 +174,9 @@ def _access_line(
 ) -> None:
     """One access line (logs.access_line writes it directly when it can)."""
     path = request.path  # never the query string: it may hold access_token
+    method, remote = request.method, request.remote
+    if logs.request_line(access_log, method, path, status, elapsed, request_id, user, remote):
+        return
     message = f"{request.method} {path} {status} {elapsed * 1000:.1f}ms"
     fields: dict[str, object] = {
         "request_id": request_id,
@@ -184,8 +187,7 @@ def _access_line(
         "duration_ms": round(elapsed * 1000, 2),
         "remote": request.remote,
     }
-    if not logs.access_line(access_log, message, fields):
-        access_log.info("%s", message, extra=fields)
+    access_log.info("%s", message, extra=fields)
 
 
 async def stamp_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
