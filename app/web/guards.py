@@ -3,8 +3,8 @@ metrics) and where each lives: typed AppKeys, built by `setup_guards` in the app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
 
 from aiohttp import web
 
@@ -15,14 +15,19 @@ from app.settings import Settings, parse_rate
 from app.web.metrics import METRICS, Metrics
 
 
-@dataclass
 class Exchange:
     """Per-request facts shared by reference between a request and its clones (the
     proxy-headers middleware clones it): what `on_response_prepare` stamps on every
-    response, whichever request object prepares it."""
+    response, whichever request object prepares it. One small object per request."""
 
-    request_id: str = ""
-    rate_headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("rate_headers", "request_id")
+
+    def __init__(self) -> None:
+        self.request_id = ""
+        self.rate_headers: Mapping[str, str] = _NO_HEADERS
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)

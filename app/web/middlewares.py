@@ -1,4 +1,6 @@
-"""The middleware stack, outermost first:
+"""The middleware stack: one aiohttp middleware (`gateway`) running these layers,
+outermost first (fused: each separate aiohttp middleware costs a call and a coroutine
+per request):
 
     proxy_headers -> request_log -> errors -> body_guard -> authenticate -> rate_limit
 
@@ -25,6 +27,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
 
 from aiohttp import hdrs, typedefs, web
 from pydantic import ValidationError
@@ -32,6 +35,7 @@ from pydantic import ValidationError
 from app import logs
 from app.auth.access import ANONYMOUS
 from app.errors import AppError, BadRequest, Invalid, PayloadTooLarge, RateLimited
+from app.ratelimit import Decision, LoginGuard
 from app.services.identity import BadCredentials, principal_from_header
 from app.settings import Settings
 from app.web.guards import EXCHANGE, LIMITS, LOGIN_GUARD, Exchange
@@ -56,15 +60,123 @@ class RequestTimeout(AppError):
 
 
 def stack(settings: Settings) -> list[Middleware]:
-    """The middlewares in order, for `web.Application(middlewares=...)`."""
-    return [
-        proxy_headers(settings.trusted_proxies),
-        request_log,
-        errors,
-        body_guard,
-        authenticate,
-        rate_limit,
-    ]
+    """The middlewares in order, for `web.Application(middlewares=...)`: one function
+    (`gateway`) that runs the layers above in that order (each aiohttp middleware layer
+    costs a call and a coroutine per request)."""
+    return [gateway(settings)]
+
+
+class _Bound:
+    """The app's protection objects, looked up once per app (they are set after `stack`
+    is called, by setup_guards)."""
+
+    __slots__ = ("app", "guard", "limits", "metrics", "settings")
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.settings = app[SETTINGS]
+        self.metrics = app.get(METRICS)
+        self.limits = app.get(LIMITS)
+        self.guard = app.get(LOGIN_GUARD)
+
+
+def gateway(settings: Settings) -> Middleware:
+    """proxy_headers -> request_log -> errors -> body_guard -> authenticate -> rate_limit,
+    fused into one middleware (the module docstring describes each layer)."""
+    networks = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
+    bound: _Bound | None = None
+    info_enabled = access_log.isEnabledFor
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal bound
+        exchange = request[EXCHANGE] = Exchange()
+        # proxy headers: the clone shares `exchange` with the request aiohttp prepares
+        if networks and _trusted(request.remote, networks):
+            request = _forwarded(request, networks)
+        b = bound
+        if b is None or b.app is not request.app:
+            b = bound = _Bound(request.app)
+        # request log
+        exchange.request_id = request[REQUEST_ID] = request_id = _request_id(request)
+        metrics = b.metrics
+        if metrics is not None:
+            metrics.in_flight_count += 1
+        started = time.perf_counter()
+        status = 500
+        try:
+            try:
+                response = await _guarded(request, handler, b, exchange)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                response = _from_http_exception(request, exc)
+            except AppError as exc:
+                response = error_response(request, exc)
+            except ConnectionError:
+                raise  # the client went away: nobody to answer, nothing to log as an error
+            except Exception as exc:
+                response = _error(request, exc)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers["X-Request-ID"] = request_id
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            principal = request.get(PRINCIPAL)
+            user = principal.user.login if principal is not None and principal.user else None
+            if metrics is not None:
+                metrics.in_flight_count -= 1
+                metrics.http.observe(request.method, route_label(request), status, elapsed)
+            if info_enabled(logging.INFO):
+                _access_line(request, status, elapsed, request_id, user)
+
+    return middleware
+
+
+async def _guarded(
+    request: web.Request, handler: Handler, b: _Bound, exchange: Exchange
+) -> web.StreamResponse:
+    """body_guard -> authenticate -> rate_limit -> the handler."""
+    method = request.method
+    path = request.path
+    if method in _BODY_METHODS and path.startswith("/api/"):
+        await _read_body(request, b.settings)
+    # authenticate
+    if path in OPS_PATHS:  # probes and scrapers: no user (/metrics has its own token)
+        request[PRINCIPAL] = ANONYMOUS
+        return await handler(request)
+    header = request.headers.get("Authorization")
+    guard = b.guard
+    address = request.remote or "-"
+    login = None
+    if guard is not None and (
+        header is not None
+        or method == "POST"
+        or (request.query_string and "access_token" in request.query)
+    ):
+        login = await _login_guard(request, guard, header, address, b)
+    try:
+        principal = ANONYMOUS if header is None else await principal_from_header(b.app[CTX], header)
+        request[PRINCIPAL] = principal
+        # rate limit: /api only (git is bounded by admission control)
+        limits = b.limits
+        if limits is not None and path.startswith("/api/") and method != hdrs.METH_OPTIONS:
+            user_id = principal.user.id if principal.user else None
+            now = limits.check_now(user_id=user_id, address=address)
+            # False: not answerable in process, ask the backend (Redis); None: failed open.
+            decision = await limits.check(user_id=user_id, address=address) if now is False else now
+            if decision is not None:
+                exchange.rate_headers = decision.headers()
+                if not decision.allowed:
+                    _refuse(b, decision, user_id, address)
+        return await handler(request)
+    except BadCredentials as exc:
+        if guard is not None:
+            await guard.failed(address, exc.login or login)
+        raise
 
 
 # --- proxy headers ------------------------------------------------------------------
@@ -104,27 +216,19 @@ def forwarded_client(values: Sequence[str], networks: Sequence[Network]) -> str 
     return str(first) if first else None
 
 
-def proxy_headers(trusted: Sequence[str]) -> Middleware:
-    networks = [ipaddress.ip_network(item, strict=False) for item in trusted]
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[EXCHANGE] = Exchange()
-        if not networks or not _trusted(request.remote, networks):
-            return await handler(request)
-        changes: dict[str, str] = {}
-        client = forwarded_client(request.headers.getall("X-Forwarded-For", []), networks)
-        if client:
-            changes["remote"] = client
-        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
-        if proto in ("http", "https"):
-            changes["scheme"] = proto
-        host = request.headers.get("X-Forwarded-Host", "").split(",")[-1].strip()
-        if host and _HOST_RE.match(host):
-            changes["host"] = host
-        return await handler(request.clone(**changes) if changes else request)  # type: ignore[arg-type]
-
-    return middleware
+def _forwarded(request: web.Request, networks: Sequence[Network]) -> web.Request:
+    """The request as the trusted proxy saw it: X-Forwarded-For/-Proto/-Host applied."""
+    changes: dict[str, str] = {}
+    client = forwarded_client(request.headers.getall("X-Forwarded-For", []), networks)
+    if client:
+        changes["remote"] = client
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    if proto in ("http", "https"):
+        changes["scheme"] = proto
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[-1].strip()
+    if host and _HOST_RE.match(host):
+        changes["host"] = host
+    return request.clone(**changes) if changes else request  # type: ignore[arg-type]
 
 
 # --- request log --------------------------------------------------------------------
@@ -133,40 +237,6 @@ def proxy_headers(trusted: Sequence[str]) -> Middleware:
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID")
     return given if given and _REQUEST_ID_RE.match(given) else os.urandom(16).hex()
-
-
-@web.middleware
-async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Assign the request id, time the request, write one access-log line, count it."""
-    request[REQUEST_ID] = request_id = _request_id(request)
-    exchange = request.get(EXCHANGE)
-    if exchange is None:
-        exchange = request[EXCHANGE] = Exchange()
-    exchange.request_id = request_id
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.in_flight_count += 1
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        if not response.prepared:
-            response.headers["X-Request-ID"] = request_id
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        exc.headers["X-Request-ID"] = request_id
-        raise
-    finally:
-        elapsed = time.perf_counter() - started
-        principal = request.get(PRINCIPAL)
-        user = principal.user.login if principal and principal.user else None
-        if metrics is not None:
-            metrics.in_flight_count -= 1
-            metrics.observe_request(request.method, route_label(request), status, elapsed)
-        if access_log.isEnabledFor(logging.INFO):
-            _access_line(request, status, elapsed, request_id, user)
 
 
 def _access_line(
@@ -195,36 +265,25 @@ async def stamp_headers(request: web.BaseRequest, response: web.StreamResponse) 
     exchange = request.get(EXCHANGE)
     if exchange is None:
         return
-    if exchange.request_id and "X-Request-ID" not in response.headers:
-        response.headers["X-Request-ID"] = exchange.request_id
+    headers = response.headers
+    if exchange.request_id and "X-Request-ID" not in headers:
+        headers["X-Request-ID"] = exchange.request_id
     for name, value in exchange.rate_headers.items():
-        response.headers.setdefault(name, value)
+        headers.setdefault(name, value)
 
 
 # --- errors -------------------------------------------------------------------------
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """AppError, validation errors and aiohttp's HTTP errors -> one error shape."""
-    try:
-        return await handler(request)
-    except AppError as exc:
-        return error_response(request, exc)
-    except ValidationError as exc:
+def _error(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """Validation errors, bad JSON and anything unexpected -> the error shape (the
+    gateway handles AppError and aiohttp's HTTP errors itself)."""
+    if isinstance(exc, ValidationError):
         return error_response(request, validation_error(exc))
-    except json.JSONDecodeError:
+    if isinstance(exc, json.JSONDecodeError):
         return error_response(request, BadRequest("Problems parsing JSON"))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _from_http_exception(request, exc)
-    except ConnectionError:
-        raise  # the client went away: nobody to answer, nothing to log as an error
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = error_response(request, AppError("Internal Server Error"))
-        return response
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(request, AppError("Internal Server Error"))
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
@@ -256,25 +315,21 @@ def validation_error(exc: ValidationError) -> Invalid:
 # --- request bodies -----------------------------------------------------------------
 
 
-@web.middleware
-async def body_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _read_body(request: web.Request, settings: Settings) -> None:
     """API bodies are small (client_max_size): refuse a declared oversize at once (413),
     and read the body under a deadline, so a client that trickles it cannot hold a
     handler (408). Git bodies stream and have their own idle timeout."""
-    if request.method in _BODY_METHODS and request.path.startswith("/api/"):
-        settings = request.app[SETTINGS]
-        length = request.content_length
-        if length is not None and length > settings.api_max_body_bytes:
-            raise PayloadTooLarge(
-                f"Request body is too large (limit {settings.api_max_body_bytes} bytes)"
-            )
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(settings.body_read_timeout):
-                    await request.read()  # cached: the handler's read() gets these bytes
-            except TimeoutError:
-                raise RequestTimeout() from None
-    return await handler(request)
+    length = request.content_length
+    if length is not None and length > settings.api_max_body_bytes:
+        raise PayloadTooLarge(
+            f"Request body is too large (limit {settings.api_max_body_bytes} bytes)"
+        )
+    if request.body_exists:
+        try:
+            async with asyncio.timeout(settings.body_read_timeout):
+                await request.read()  # cached: the handler's read() gets these bytes
+        except TimeoutError:
+            raise RequestTimeout() from None
 
 
 # --- authentication -----------------------------------------------------------------
@@ -306,73 +361,39 @@ async def _token_endpoint_login(request: web.Request) -> str | None:
     return login[:100] if isinstance(login, str) and login else None
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Identify the caller from the Authorization header; never decides access.
-
-    A request that carries credentials (a header, `?access_token=`, or the token
-    endpoint's body) first passes the failed-login limiter; wrong credentials, here or
-    raised later by a handler, are counted against the address and the account. A
-    request without credentials (git's first, anonymous request) is never counted.
-    """
-    if request.path in OPS_PATHS:  # probes and scrapers: no user (/metrics has its own token)
-        request[PRINCIPAL] = ANONYMOUS
-        return await handler(request)
-    ctx = request.app[CTX]
-    header = request.headers.get("Authorization")
-    guard = request.app.get(LOGIN_GUARD)
-    address = request.remote or "-"
+async def _login_guard(
+    request: web.Request, guard: LoginGuard, header: str | None, address: str, b: _Bound
+) -> str | None:
+    """The failed-login limiter, for a request that may carry credentials (a header,
+    `?access_token=`, or the token endpoint's body): refusals come before any password
+    is checked. Returns the account the credential names, if any. A request without
+    credentials (git's first, anonymous request) is never counted."""
     login = _attempted_login(request, header)
-    if guard is not None:
-        body_login = await _token_endpoint_login(request) if request.method == "POST" else None
-        login = login or body_login
-        if (
-            header is not None
-            or body_login
-            or (request.query_string and "access_token" in request.query)
-        ):
-            wait = await guard.retry_after(address, login)
-            if wait is not None:
-                request.app[METRICS].rate_refused.labels("login").inc()
-                raise RateLimited(
-                    "API rate limit exceeded: too many failed login attempts; try again later",
-                    retry_after=wait,
-                )
-    try:
-        request[PRINCIPAL] = (
-            ANONYMOUS if header is None else await principal_from_header(ctx, header)
-        )
-        return await handler(request)
-    except BadCredentials as exc:
-        if guard is not None:
-            await guard.failed(address, exc.login or login)
-        raise
+    body_login = await _token_endpoint_login(request) if request.method == "POST" else None
+    login = login or body_login
+    if (
+        header is not None
+        or body_login
+        or (request.query_string and "access_token" in request.query)
+    ):
+        wait = await guard.retry_after(address, login)
+        if wait is not None:
+            if b.metrics is not None:
+                b.metrics.rate_refused.labels("login").inc()
+            raise RateLimited(
+                "API rate limit exceeded: too many failed login attempts; try again later",
+                retry_after=wait,
+            )
+    return login
 
 
 # --- rate limit ---------------------------------------------------------------------
 
 
-@web.middleware
-async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api only (git is bounded by admission control): per user, else per address."""
-    if not request.path.startswith("/api/") or request.method == hdrs.METH_OPTIONS:
-        return await handler(request)
-    limits = request.app.get(LIMITS)
-    if limits is None:
-        return await handler(request)
-    principal = request.get(PRINCIPAL)
-    user_id = principal.user.id if principal is not None and principal.user else None
-    address = request.remote or "-"
-    now = limits.check_now(user_id=user_id, address=address)
-    # False: not answerable in process, ask the backend (Redis); None: it failed open.
-    decision = await limits.check(user_id=user_id, address=address) if now is False else now
-    if decision is not None:
-        request[EXCHANGE].rate_headers = decision.headers()
-        if not decision.allowed:
-            request.app[METRICS].rate_refused.labels("api").inc()
-            who = f"user ID {user_id}" if user_id is not None else address
-            raise RateLimited(
-                f"API rate limit exceeded for {who}.",
-                retry_after=decision.retry_after(time.time()),
-            )
-    return await handler(request)
+def _refuse(b: _Bound, decision: Decision, user_id: int | None, address: str) -> NoReturn:
+    if b.metrics is not None:
+        b.metrics.rate_refused.labels("api").inc()
+    who = f"user ID {user_id}" if user_id is not None else address
+    raise RateLimited(
+        f"API rate limit exceeded for {who}.", retry_after=decision.retry_after(time.time())
+    )
