@@ -106,7 +106,55 @@ def gateway(settings: Settings) -> Middleware:
         status = 500
         try:
             try:
-                response = await _guarded(request, handler, b, exchange)
+                # body_guard -> authenticate -> rate_limit -> the handler (inline)
+                method = request.method
+                path = request.path
+                if method in _BODY_METHODS and path.startswith("/api/"):
+                    await _read_body(request, b.settings)
+                if path in OPS_PATHS:  # probes, scrapers: no user (/metrics has its own token)
+                    request[PRINCIPAL] = ANONYMOUS
+                    response = await handler(request)
+                else:
+                    header = request.headers.get("Authorization")
+                    guard = b.guard
+                    address = request.remote or "-"
+                    login = None
+                    if guard is not None and (
+                        header is not None
+                        or method == "POST"
+                        or (request.query_string and "access_token" in request.query)
+                    ):
+                        login = await _login_guard(request, guard, header, address, b)
+                    try:
+                        principal = (
+                            ANONYMOUS
+                            if header is None
+                            else await principal_from_header(b.app[CTX], header)
+                        )
+                        request[PRINCIPAL] = principal
+                        limits = b.limits  # rate limit: /api only (git has admission control)
+                        if (
+                            limits is not None
+                            and path.startswith("/api/")
+                            and method != hdrs.METH_OPTIONS
+                        ):
+                            user_id = principal.user.id if principal.user else None
+                            now = limits.check_now(user_id=user_id, address=address)
+                            # False: not answerable in process, ask the backend (Redis)
+                            decision = (
+                                await limits.check(user_id=user_id, address=address)
+                                if now is False
+                                else now
+                            )
+                            if decision is not None:  # None: the backend failed open
+                                exchange.rate_headers = decision.headers()
+                                if not decision.allowed:
+                                    _refuse(b, decision, user_id, address)
+                        response = await handler(request)
+                    except BadCredentials as exc:
+                        if guard is not None:
+                            await guard.failed(address, exc.login or login)
+                        raise
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
@@ -125,8 +173,8 @@ def gateway(settings: Settings) -> Middleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            principal = request.get(PRINCIPAL)
-            user = principal.user.login if principal is not None and principal.user else None
+            who = request.get(PRINCIPAL)
+            user = who.user.login if who is not None and who.user else None
             if metrics is not None:
                 metrics.in_flight_count -= 1
                 metrics.http.observe(request.method, route_label(request), status, elapsed)
@@ -134,49 +182,6 @@ def gateway(settings: Settings) -> Middleware:
                 _access_line(request, status, elapsed, request_id, user)
 
     return middleware
-
-
-async def _guarded(
-    request: web.Request, handler: Handler, b: _Bound, exchange: Exchange
-) -> web.StreamResponse:
-    """body_guard -> authenticate -> rate_limit -> the handler."""
-    method = request.method
-    path = request.path
-    if method in _BODY_METHODS and path.startswith("/api/"):
-        await _read_body(request, b.settings)
-    # authenticate
-    if path in OPS_PATHS:  # probes and scrapers: no user (/metrics has its own token)
-        request[PRINCIPAL] = ANONYMOUS
-        return await handler(request)
-    header = request.headers.get("Authorization")
-    guard = b.guard
-    address = request.remote or "-"
-    login = None
-    if guard is not None and (
-        header is not None
-        or method == "POST"
-        or (request.query_string and "access_token" in request.query)
-    ):
-        login = await _login_guard(request, guard, header, address, b)
-    try:
-        principal = ANONYMOUS if header is None else await principal_from_header(b.app[CTX], header)
-        request[PRINCIPAL] = principal
-        # rate limit: /api only (git is bounded by admission control)
-        limits = b.limits
-        if limits is not None and path.startswith("/api/") and method != hdrs.METH_OPTIONS:
-            user_id = principal.user.id if principal.user else None
-            now = limits.check_now(user_id=user_id, address=address)
-            # False: not answerable in process, ask the backend (Redis); None: failed open.
-            decision = await limits.check(user_id=user_id, address=address) if now is False else now
-            if decision is not None:
-                exchange.rate_headers = decision.headers()
-                if not decision.allowed:
-                    _refuse(b, decision, user_id, address)
-        return await handler(request)
-    except BadCredentials as exc:
-        if guard is not None:
-            await guard.failed(address, exc.login or login)
-        raise
 
 
 # --- proxy headers ------------------------------------------------------------------
