@@ -23,7 +23,7 @@ import asyncio
 import ipaddress
 import json
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +47,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = typedefs.Middleware
 access_log = logging.getLogger("app.access")
 log = logging.getLogger(__name__)
+_random_bits = random.getrandbits
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a path, not a secret)
@@ -241,7 +242,11 @@ def _forwarded(request: web.Request, networks: Sequence[Network]) -> web.Request
 
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID")
-    return given if given and _REQUEST_ID_RE.match(given) else os.urandom(16).hex()
+    if given and _REQUEST_ID_RE.match(given):
+        return given
+    # 128 random bits without a getrandom system call per request (ids are unique, not
+    # secrets; the random module reseeds itself in forked children)
+    return f"{_random_bits(128):032x}"
 
 
 def _access_line(
