@@ -33,7 +33,7 @@ from aiohttp import hdrs, typedefs, web
 from pydantic import ValidationError
 
 from app import logs
-from app.auth.access import ANONYMOUS
+from app.auth.access import ANONYMOUS, Principal
 from app.errors import AppError, BadRequest, Invalid, PayloadTooLarge, RateLimited
 from app.ratelimit import Decision, LoginGuard
 from app.services.identity import BadCredentials, principal_from_header
@@ -105,6 +105,7 @@ def gateway(settings: Settings) -> Middleware:
             metrics.in_flight_count += 1
         started = time.perf_counter()
         status = 500
+        who: Principal | None = None  # only the gateway sets PRINCIPAL: no lookup at the end
         try:
             try:
                 # body_guard -> authenticate -> rate_limit -> the handler (inline)
@@ -113,7 +114,7 @@ def gateway(settings: Settings) -> Middleware:
                 if method in _BODY_METHODS and path.startswith("/api/"):
                     await _read_body(request, b.settings)
                 if path in OPS_PATHS:  # probes, scrapers: no user (/metrics has its own token)
-                    request[PRINCIPAL] = ANONYMOUS
+                    request[PRINCIPAL] = who = ANONYMOUS
                     response = await handler(request)
                 else:
                     header = request.headers.get("Authorization")
@@ -132,7 +133,7 @@ def gateway(settings: Settings) -> Middleware:
                             if header is None
                             else await principal_from_header(b.app[CTX], header)
                         )
-                        request[PRINCIPAL] = principal
+                        request[PRINCIPAL] = who = principal
                         limits = b.limits  # rate limit: /api only (git has admission control)
                         if (
                             limits is not None
@@ -174,7 +175,6 @@ def gateway(settings: Settings) -> Middleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            who = request.get(PRINCIPAL)
             user = who.user.login if who is not None and who.user else None
             if metrics is not None:
                 metrics.in_flight_count -= 1
