@@ -157,23 +157,32 @@ def request_line(
         return False
     handler, as_json = fast
     now = time.time()
-    message = f"{method} {path} {status} {elapsed * 1000:.1f}ms"
+    ms = elapsed * 1000
     if as_json:  # the keys and spacing of json.dumps(entry) in access_line
+        # the usual methods need no escaping; the path is escaped once, for both
+        # "message" and "path"
+        qmethod = _METHODS.get(method) or _quote(method)
+        qpath = _quote(path)
+        name = _QUOTED.get(logger.name) or _QUOTED.setdefault(logger.name, _quote(logger.name))
         line = (
-            f'{{"time": "{_iso_utc(now)}", "level": "INFO", "logger": {_quote(logger.name)},'
-            f' "message": {_quote(message)}, "request_id": {_quote(request_id)},'
-            f' "user": {_json_value(user)}, "method": {_quote(method)},'
-            f' "path": {_quote(path)}, "status": {status},'
-            f' "duration_ms": {round(elapsed * 1000, 2)!r}, "remote": {_json_value(remote)}}}\n'
+            f'{{"time": "{_iso_utc(now)}", "level": "INFO", "logger": {name},'
+            f' "message": "{qmethod[1:-1]} {qpath[1:-1]} {status} {ms:.1f}ms",'
+            f' "request_id": {_quote(request_id)}, "user": {_json_value(user)},'
+            f' "method": {qmethod}, "path": {qpath}, "status": {status},'
+            f' "duration_ms": {round(ms, 2)!r}, "remote": {_json_value(remote)}}}\n'
         )
     else:
-        line = f"{_asctime(now)} INFO {logger.name}: {message}"
+        line = f"{_asctime(now)} INFO {logger.name}: {method} {path} {status} {ms:.1f}ms"
         if request_id:
             line += f" rid={request_id} user={user or '-'}"
         line += "\n"
     with handler.lock:  # type: ignore[union-attr]
         handler.stream.write(line)
     return True
+
+
+_QUOTED: dict[str, str] = {}
+_METHODS = {m: f'"{m}"' for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
