@@ -48,13 +48,16 @@ class Throttle:
         self.down = 0
         self.started_streaming = asyncio.Event()
         self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []  # every socket, closed in close()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers.append(up_writer)
         tasks = [
             asyncio.ensure_future(self._pipe(reader, up_writer, paced=False)),
             asyncio.ensure_future(self._pipe(up_reader, writer, paced=True)),
@@ -78,8 +81,13 @@ class Throttle:
                 writer.close()
 
     async def close(self) -> None:
+        """Close the listener and every connection it made (no socket left for the GC)."""
         if self.server is not None:
             self.server.close()
+        for writer in self.writers:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
 
 async def test_sigterm_lets_a_clone_finish_and_exits_zero(git: Git, tmp_path: Path) -> None:
@@ -97,6 +105,7 @@ async def test_sigterm_lets_a_clone_finish_and_exits_zero(git: Git, tmp_path: Pa
     )  # fmt: skip
     assert server.stdout is not None and server.stderr is not None
     stderr_task = asyncio.ensure_future(server.stderr.read())
+    throttle: Throttle | None = None
     try:
         line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
@@ -116,13 +125,19 @@ async def test_sigterm_lets_a_clone_finish_and_exits_zero(git: Git, tmp_path: Pa
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
             except OSError:
                 refused = True
                 break
             await asyncio.sleep(0.02)
         assert refused
         result = await asyncio.wait_for(clone, 300)
-        result.check()
+        if result.code != 0:  # say what the server said about it
+            server.kill()
+            await server.wait()
+            said = (await stderr_task).decode()[-4000:]
+            raise AssertionError(f"{result.err}\nserver stderr:\n{said}")
         assert (await git("rev-parse", "HEAD", cwd=target)).check().out.strip() == sha
         assert (target / "blob.bin").stat().st_size == PACK_BYTES
         code = await asyncio.wait_for(server.wait(), 120)
@@ -135,3 +150,5 @@ async def test_sigterm_lets_a_clone_finish_and_exits_zero(git: Git, tmp_path: Pa
             server.kill()
             await server.wait()
         stderr_task.cancel()
+        if throttle is not None:
+            await throttle.close()
