@@ -73,3 +73,23 @@ async def write_within(response: web.StreamResponse, chunk: bytes, seconds: floa
             await response.write(chunk)
     except TimeoutError:
         raise ConnectionResetError("client read nothing for too long") from None
+
+
+async def flushed(request: web.Request, seconds: float) -> None:
+    """Wait until the response's bytes have left this process (reached the kernel).
+
+    `write_eof()` returns once aiohttp's buffer is below its low-water mark, not empty.
+    A draining server that stops its loop right then loses the rest (a slow reader's
+    clone is cut a few KB short), so a git response is only done when the transport's
+    buffer is empty, or after `seconds` without the client reading.
+    """
+    transport = request.transport
+    deadline = asyncio.get_running_loop().time() + seconds
+    # Polled: asyncio has no event for "write buffer empty" (only pause/resume at marks).
+    while (  # noqa: ASYNC110
+        transport is not None
+        and not transport.is_closing()
+        and transport.get_write_buffer_size() > 0
+        and asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(0.005)

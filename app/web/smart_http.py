@@ -40,7 +40,7 @@ from app.services.context import AppContext
 from app.services.pushes import record_push
 from app.services.repos import resolve
 from app.store.records import Repo
-from app.web.git_ops import git_operation, read_within, write_within
+from app.web.git_ops import flushed, git_operation, read_within, write_within
 from app.web.keys import CTX, PRINCIPAL
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,7 @@ async def _stream_out(
             await asyncio.wait_for(proc.wait(), _EXIT_GRACE)
         await before_eof()
     await response.write_eof()
+    await flushed(request, idle)
     return response
 
 
