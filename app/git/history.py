@@ -8,7 +8,6 @@ an author string inside a single `--author=` argument with `--fixed-strings`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from app.git.names import SHA_RE
-from app.git.process import GitConfig, GitError, open_git, run_git
+from app.git.process import GitConfig, GitError, reading_git, run_git
 
 LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 _PERSON_RE = re.compile(rb"^(.*?) ?<([^>]*)> (-?\d+)(?: ([+-]\d{4}))?\s*$")
@@ -176,20 +175,10 @@ async def rev_list(
 
 
 async def _lines(git: GitConfig, git_dir: Path, args: list[str]) -> AsyncIterator[bytes]:
-    async with open_git(git, args, git_dir=git_dir, env=LITERAL) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr = asyncio.ensure_future(proc.stderr.read(64 * 1024))
-        try:
-            while line := await proc.stdout.readline():
-                yield line.rstrip(b"\n")
-            code = await proc.wait()
-            if code != 0:
-                raise GitError(args, code, await stderr)
-        finally:
-            if not stderr.done():
-                stderr.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stderr
+    async with reading_git(git, args, git_dir=git_dir, env=LITERAL) as output:
+        while line := await output.stdout.readline():
+            yield line.rstrip(b"\n")
+        await output.finish()
 
 
 async def merge_base(git: GitConfig, git_dir: Path, a: str, b: str) -> str | None:
@@ -232,20 +221,10 @@ async def diff(
     args += ["--no-commit-id", "--no-ext-diff", "--no-textconv", "--full-index"]
     args += [old, new] if old else ["--root", new]
     result = Diff()
-    async with open_git(git, args, git_dir=git_dir) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr = asyncio.ensure_future(proc.stderr.read(64 * 1024))
-        try:
-            await _read_diff(proc.stdout, result, max_files, max_patch_bytes)
-            if proc.stdout.at_eof():  # read to the end (else stopped early: killed on exit)
-                code = await proc.wait()
-                if code != 0:
-                    raise GitError(args, code, await stderr)
-        finally:
-            if not stderr.done():
-                stderr.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stderr
+    async with reading_git(git, args, git_dir=git_dir) as output:
+        await _read_diff(output.stdout, result, max_files, max_patch_bytes)
+        if output.stdout.at_eof():  # read to the end (else stopped early: killed on exit)
+            await output.finish()
     return result
 
 

@@ -144,6 +144,48 @@ async def open_git(
         await _reap(proc)
 
 
+class GitOutput:
+    """A running git whose stdout the caller parses; its stderr is read to the end in the
+    background (only the start kept), so a chatty git never blocks on a full pipe."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, args: Sequence[str]):
+        assert proc.stdout is not None and proc.stderr is not None
+        self.stdout: asyncio.StreamReader = proc.stdout
+        self._proc = proc
+        self._args = args
+        self._stderr = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024))
+
+    async def finish(self) -> None:
+        """After stdout was read to its end: GitError if git exited non-zero."""
+        code = await self._proc.wait()
+        err = await self._stderr
+        if code != 0:
+            raise GitError(self._args, code, err)
+
+    async def _stop(self) -> None:
+        self._stderr.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._stderr
+
+
+@contextlib.asynccontextmanager
+async def reading_git(
+    config: GitConfig,
+    args: Sequence[str],
+    *,
+    git_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[GitOutput]:
+    """git for output read as it streams. Leaving early (a limit was reached, the request
+    went away) kills git; call `finish()` after reading to the end to check its exit."""
+    async with open_git(config, args, git_dir=git_dir, env=env) as proc:
+        output = GitOutput(proc, args)
+        try:
+            yield output
+        finally:
+            await output._stop()
+
+
 async def stream_git(
     config: GitConfig,
     args: Sequence[str],
@@ -152,24 +194,17 @@ async def stream_git(
     chunk_size: int = 256 * 1024,
 ) -> AsyncIterator[bytes]:
     """Yield git's stdout as it comes; raise GitError if it fails before anything is sent."""
-    async with open_git(config, args, git_dir=git_dir) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        # stderr is read to its end (only the start kept): a git that writes more than a
-        # pipe buffer of warnings would otherwise block, and stdout with it.
-        stderr_task = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024))
+    async with reading_git(config, args, git_dir=git_dir) as output:
         sent = False
+        while chunk := await output.stdout.read(chunk_size):
+            sent = True
+            yield chunk
         try:
-            while chunk := await proc.stdout.read(chunk_size):
-                sent = True
-                yield chunk
-            code = await proc.wait()
-            err = await stderr_task
-        finally:
-            stderr_task.cancel()  # the consumer stopped early, or the request went away
-        if code != 0:
+            await output.finish()
+        except GitError as exc:
             if not sent:
-                raise GitError(args, code, err)
-            log.warning("git %s failed after output: %s", args[:2], err[:300])
+                raise
+            log.warning("git %s failed after output: %s", args[:2], exc.stderr[:300])
 
 
 def use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> bool:

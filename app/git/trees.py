@@ -8,13 +8,12 @@ A recursive listing streams `git ls-tree -r -t -l -z` and stops at the caller's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.git.names import SHA_RE
-from app.git.process import GitConfig, GitError, open_git, stream_git
+from app.git.process import GitConfig, GitError, reading_git, stream_git
 from app.git.reader import CatFile
 
 MAX_TREE_OBJECT = 64 * 1024 * 1024
@@ -123,32 +122,22 @@ async def list_recursive(
     entries: list[TreeEntry] = []
     budget = max_bytes
     truncated = False
-    async with open_git(git, args, git_dir=git_dir) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr = asyncio.ensure_future(proc.stderr.read(64 * 1024))
-        try:
-            while True:
-                try:
-                    record = await proc.stdout.readuntil(b"\x00")
-                except asyncio.IncompleteReadError as end:
-                    if end.partial:
-                        raise GitError(args, -1, b"truncated ls-tree output") from end
-                    break
-                entry = _parse_ls_tree(record[:-1])
-                budget -= 200 + 2 * len(entry.path)
-                if len(entries) >= max_entries or budget < 0:
-                    truncated = True
-                    break
-                entries.append(entry)
-            if not truncated:
-                code = await proc.wait()
-                if code != 0:
-                    raise GitError(args, code, await stderr)
-        finally:
-            if not stderr.done():
-                stderr.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stderr
+    async with reading_git(git, args, git_dir=git_dir) as output:
+        while True:
+            try:
+                record = await output.stdout.readuntil(b"\x00")
+            except asyncio.IncompleteReadError as end:
+                if end.partial:
+                    raise GitError(args, -1, b"truncated ls-tree output") from end
+                break
+            entry = _parse_ls_tree(record[:-1])
+            budget -= 200 + 2 * len(entry.path)
+            if len(entries) >= max_entries or budget < 0:
+                truncated = True
+                break
+            entries.append(entry)
+        if not truncated:
+            await output.finish()
     return Listing(entries, truncated)
 
 
