@@ -10,7 +10,7 @@ from app.errors import NotFound
 from app.schemas.git import ArchiveQuery
 from app.services import archives, browse
 from app.web.api.commits import REPO, Urls
-from app.web.api.common import ctx_of, parse_query, principal_of
+from app.web.api.common import ctx_of, parse_query, principal_of, stream_response
 from app.web.api.docs import doc
 
 routes = web.RouteTableDef()
@@ -76,13 +76,4 @@ async def download(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "private, max-age=300",
         }
     )
-    try:
-        first = await anext(chunks, b"")
-        await response.prepare(request)
-        await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
-        await response.write_eof()
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    return response
+    return await stream_response(request, response, chunks)

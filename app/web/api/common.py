@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from app.auth.access import Principal
 from app.errors import BadRequest, Unauthorized
 from app.services.context import AppContext
 from app.store.records import User
+from app.web.git_ops import flushed
 from app.web.keys import CTX, PRINCIPAL, SETTINGS
 
 PREFIX = "/api/v1"
@@ -157,3 +159,21 @@ def paged_response(
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def stream_response(
+    request: web.Request, response: web.StreamResponse, chunks: AsyncIterator[bytes]
+) -> web.StreamResponse:
+    """Send git output as it comes. The headers wait for the first chunk, so a git that
+    fails before writing anything still gets an error status instead of a cut 200."""
+    try:
+        first = await anext(chunks, b"")
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        await flushed(request, ctx_of(request).settings.git_idle_timeout)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return response

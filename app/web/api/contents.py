@@ -12,7 +12,7 @@ from app.git.trees import TreeEntry, blob_chunks
 from app.schemas.git import ContentsOut, RefQuery
 from app.services import browse
 from app.web.api.commits import REPO, Urls
-from app.web.api.common import ctx_of, json_response, parse_query, principal_of
+from app.web.api.common import ctx_of, json_response, parse_query, principal_of, stream_response
 from app.web.api.docs import doc
 
 routes = web.RouteTableDef()
@@ -106,13 +106,4 @@ async def _raw(
         return web.Response(body=found.data, headers=headers)
     chunks = blob_chunks(ctx_of(request).git, handle.path, found.entry.sha)
     response = web.StreamResponse(headers={**headers, "Content-Length": str(found.size)})
-    try:
-        first = await anext(chunks, b"")
-        await response.prepare(request)
-        await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
-        await response.write_eof()
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    return response
+    return await stream_response(request, response, chunks)
