@@ -7,7 +7,6 @@ the window ends. Backends store one counter per key and let it expire with the w
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -15,12 +14,45 @@ class LimiterUnavailable(Exception):
     """The backend could not answer (Redis down): the caller decides fail-open or fallback."""
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
-    allowed: bool
-    limit: int
-    used: int
-    reset: float  # epoch seconds (float; headers round it up)
+    """One counted request: allowed or not, and the window's state for the headers.
+    (A plain slotted class, not a frozen dataclass: one is made per API request, and a
+    frozen dataclass's __init__ costs five times as much.)"""
+
+    __slots__ = ("allowed", "fixed", "limit", "reset", "used")
+
+    def __init__(
+        self,
+        allowed: bool,
+        limit: int,
+        used: int,
+        reset: float,
+        fixed: FixedHeaders | None = None,
+    ) -> None:
+        self.allowed = allowed
+        self.limit = limit
+        self.used = used
+        self.reset = reset  # epoch seconds (float; headers round it up)
+        # the Limit and Reset headers, when the backend keeps them for the window
+        self.fixed = fixed
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(allowed={self.allowed}, limit={self.limit}, used={self.used},"
+            f" reset={self.reset})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return (self.allowed, self.limit, self.used, self.reset) == (
+            other.allowed,
+            other.limit,
+            other.used,
+            other.reset,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def remaining(self) -> int:
@@ -29,15 +61,32 @@ class Decision:
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil(self.reset - now))
 
-    def headers(self, resource: str = "core") -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
         """GitHub's X-RateLimit-* headers."""
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.reset)),
-            "X-RateLimit-Used": str(min(self.used, self.limit)),
-            "X-RateLimit-Resource": resource,
-        }
+        return dict(self.header_pairs())
+
+    def header_pairs(self) -> HeaderPairs:
+        """GitHub's X-RateLimit-* headers as (name, value) pairs, in GitHub's order
+        (this runs on every API request: the window's fixed pairs are reused)."""
+        limit, used = self.limit, self.used
+        fixed = self.fixed or fixed_headers(limit, self.reset)
+        return (
+            fixed[0],
+            ("X-RateLimit-Remaining", str(limit - used if used < limit else 0)),
+            fixed[1],
+            ("X-RateLimit-Used", str(used if used < limit else limit)),
+            _RESOURCE,
+        )
+
+
+HeaderPairs = tuple[tuple[str, str], ...]
+FixedHeaders = tuple[tuple[str, str], tuple[str, str]]
+_RESOURCE = ("X-RateLimit-Resource", "core")
+
+
+def fixed_headers(limit: int, reset: float) -> FixedHeaders:
+    """The headers that stay the same for a whole window: Limit and Reset."""
+    return (("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Reset", str(math.ceil(reset))))
 
 
 class Limiter(Protocol):

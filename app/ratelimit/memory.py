@@ -10,12 +10,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from app.ratelimit.base import Decision
+from app.ratelimit.base import Decision, fixed_headers
+
+
+class _Window:
+    __slots__ = ("fixed", "hits", "limit", "reset")
+
+    def __init__(self, limit: int, reset: float) -> None:
+        self.hits = 0
+        self.limit = limit
+        self.reset = reset
+        self.fixed = fixed_headers(limit, reset)  # formatted once per window
 
 
 class MemoryLimiter:
     def __init__(self, *, max_keys: int = 200_000, clock: Callable[[], float] = time.time) -> None:
-        self._windows: dict[str, tuple[int, float]] = {}
+        # updated in place: no new object per request
+        self._windows: dict[str, _Window] = {}
         self._max_keys = max_keys
         self._clock = clock
         self._next_sweep = 0.0
@@ -26,20 +37,20 @@ class MemoryLimiter:
     def hit_now(self, key: str, limit: int, period: int, cost: int = 1) -> Decision:
         """Synchronous: the memory backend never waits."""
         now = self._clock()
-        used, reset = self._windows.get(key, (0, 0.0))
-        if reset <= now:
-            used, reset = 0, now + period
+        window = self._windows.get(key)
+        if window is None or window.reset <= now:
             self._make_room(now)
-        used += cost
-        self._windows[key] = (used, reset)
-        return Decision(allowed=used <= limit, limit=limit, used=used, reset=reset)
+            window = self._windows[key] = _Window(limit, now + period)
+        window.hits = used = window.hits + cost
+        fixed = window.fixed if window.limit == limit else None
+        return Decision(used <= limit, limit, used, window.reset, fixed)
 
     async def peek(self, key: str, limit: int, period: int) -> Decision:
         now = self._clock()
-        used, reset = self._windows.get(key, (0, 0.0))
-        if reset <= now:
-            used, reset = 0, now + period
-        return Decision(allowed=used < limit, limit=limit, used=used, reset=reset)
+        window = self._windows.get(key)
+        if window is None or window.reset <= now:
+            return Decision(limit > 0, limit, 0, now + period)
+        return Decision(window.hits < limit, limit, window.hits, window.reset)
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
@@ -54,7 +65,7 @@ class MemoryLimiter:
         if len(self._windows) < self._max_keys and now < self._next_sweep:
             return
         self._next_sweep = now + 10.0
-        self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+        self._windows = {k: v for k, v in self._windows.items() if v.reset > now}
         excess = len(self._windows) - self._max_keys + 1
         if excess > 0:
             for key in list(self._windows)[:excess]:

@@ -62,15 +62,15 @@ class RateLimits:
         self.limiter = limiter
         self.health = health
 
-    def check_now(self, *, user_id: int | None, address: str) -> Decision | Literal[False]:
-        """The in-process backend answers synchronously (no coroutine per request);
-        False means this limiter needs `await check(...)`."""
+    def check_now(self, user_id: int | None, address: str) -> Decision | Literal[False]:
+        """The in-process backend's answer, synchronously; False means this limiter
+        needs `await check(...)`."""
         limiter = self.limiter
         if not isinstance(limiter, MemoryLimiter):
             return False
-        if user_id is not None:
-            return limiter.hit_now(f"user:{user_id}", self.user_limit, self.user_period)
-        return limiter.hit_now(f"addr:{address}", self.anon_limit, self.anon_period)
+        if user_id is None:
+            return limiter.hit_now("addr:" + address, self.anon_limit, self.anon_period)
+        return limiter.hit_now(f"user:{user_id}", self.user_limit, self.user_period)
 
     async def check(self, *, user_id: int | None, address: str) -> Decision | None:
         """Count one request; None when the backend could not answer (fail open)."""
