@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
 
@@ -54,16 +55,26 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+# The access log is the logging hot spot (a line per request). When the handler
+# configure() installed is the only one, app.web.requestlog hands over batches of lines
+# as tuples of their fields, formatted here exactly as the formatter would, without a
+# LogRecord each. Anything else (tests capturing logs, another handler) takes the
+# ordinary logging path.
+# (time, logger, method, path, status, elapsed seconds, request id, user, remote)
+AccessFields = tuple[float, str, str, str, int, float, str, "str | None", "str | None"]
+
+
 class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Standard error without a system call per line: INFO lines (the access log) are
     flushed by a daemon thread every `interval` seconds, WARNING and above at once, and
     everything at exit (logging.shutdown calls flush)."""
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.2, as_json: bool = False) -> None:
         stream = io.TextIOWrapper(
             sys.stderr.buffer, encoding="utf-8", errors="backslashreplace", line_buffering=False
         )
         super().__init__(stream)
+        self.as_json = as_json
         self._interval = interval
         threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
 
@@ -79,23 +90,24 @@ class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
 
+    def write_access(self, lines: Iterable[AccessFields]) -> None:
+        text = _json_lines(lines) if self.as_json else _text_lines(lines)
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(text)
+
     def _flusher(self) -> None:
         while True:
             time.sleep(self._interval)
             self.flush()
 
 
-def _stderr_handler() -> logging.Handler:
+def _stderr_handler(as_json: bool) -> logging.Handler:
     if hasattr(sys.stderr, "buffer"):
-        return BufferedStderrHandler()
+        return BufferedStderrHandler(as_json=as_json)
     return logging.StreamHandler(sys.stderr)  # stderr replaced by a text-only object
 
 
-# The access line's fast path: one line per request is the logging hot spot, so when the
-# handler configure() installed is the only one, the line is formatted here, exactly as
-# the formatter would, and written without a LogRecord. Anything else (tests capturing
-# logs, another handler) takes the ordinary logging path.
-_fast: tuple[BufferedStderrHandler, bool] | None = None
+_fast: BufferedStderrHandler | None = None
 _local_second: tuple[int, str] = (-1, "")
 
 
@@ -107,78 +119,69 @@ def _asctime(created: float) -> str:
     return f"{_local_second[1]},{int((created - whole) * 1000):03d}"
 
 
-def access_line(logger: logging.Logger, message: str, fields: dict[str, object]) -> bool:
-    """Write `message` with `fields` for `logger` at INFO; False if the caller must log it
+def write_access_lines(logger: logging.Logger, lines: Iterable[AccessFields]) -> bool:
+    """Write these access lines for `logger` at INFO; False if the caller must log them
     through logging instead (the fast path does not apply)."""
-    fast = _fast
+    handler = _fast
     handlers = logging.root.handlers
-    if fast is None or len(handlers) != 1 or handlers[0] is not fast[0] or logger.handlers:
+    if handler is None or len(handlers) != 1 or handlers[0] is not handler or logger.handlers:
         return False
-    handler, as_json = fast
-    now = time.time()
-    if as_json:
-        entry: dict[str, object] = {
-            "time": _iso_utc(now),
-            "level": "INFO",
-            "logger": logger.name,
-            "message": message,
-        }
-        entry.update(fields)
-        line = json.dumps(entry, default=str)
-    else:
-        line = f"{_asctime(now)} INFO {logger.name}: {message}"
-        if fields.get("request_id"):
-            line += f" rid={fields['request_id']} user={fields.get('user') or '-'}"
-    with handler.lock:  # type: ignore[union-attr]
-        handler.stream.write(line + "\n")
+    handler.write_access(lines)
     return True
 
 
-def _json_value(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
+# JsonFormatter's keys and spacing for an access record (json.dumps of the same dict)
+_JSON_LINE = (
+    '{"time": "%s.%03d+00:00", "level": "INFO", "logger": %s, "message": "%s %s %d %.1fms",'
+    ' "request_id": %s, "user": %s, "method": %s, "path": %s, "status": %d,'
+    ' "duration_ms": %r, "remote": %s}\n'
+)
 
 
-def request_line(
-    logger: logging.Logger,
-    method: str,
-    path: str,
-    status: int,
-    elapsed: float,
-    request_id: str,
-    user: str | None,
-    remote: str | None,
-) -> bool:
-    """The access line of one request, as `access_line` would write it with these fields,
-    formatted by one f-string (no dict, no JSON encoder object); False if the caller must
-    log it through logging instead."""
-    fast = _fast
-    handlers = logging.root.handlers
-    if fast is None or len(handlers) != 1 or handlers[0] is not fast[0] or logger.handlers:
-        return False
-    handler, as_json = fast
-    now = time.time()
-    ms = elapsed * 1000
-    if as_json:  # the keys and spacing of json.dumps(entry) in access_line
+def _json_lines(lines: Iterable[AccessFields]) -> str:
+    """What JsonFormatter writes for these access records, in one loop (no call per
+    line: a batch is formatted at once, tests/unit/test_logs.py compares the two)."""
+    out = []
+    second, stamp = -1, ""
+    for now, name, method, path, status, elapsed, request_id, user, remote in lines:
+        whole = int(now)
+        if whole != second:
+            second, stamp = whole, _iso_utc(whole)[:19]
+        ms = elapsed * 1000
         # the usual methods need no escaping; the path is escaped once, for both
-        # "message" and "path"
         qmethod = _METHODS.get(method) or _quote(method)
         qpath = _quote(path)
-        name = _QUOTED.get(logger.name) or _QUOTED.setdefault(logger.name, _quote(logger.name))
-        line = (
-            f'{{"time": "{_iso_utc(now)}", "level": "INFO", "logger": {name},'
-            f' "message": "{qmethod[1:-1]} {qpath[1:-1]} {status} {ms:.1f}ms",'
-            f' "request_id": {_quote(request_id)}, "user": {_json_value(user)},'
-            f' "method": {qmethod}, "path": {qpath}, "status": {status},'
-            f' "duration_ms": {round(ms, 2)!r}, "remote": {_json_value(remote)}}}\n'
+        out.append(
+            _JSON_LINE
+            % (
+                stamp,
+                int((now - whole) * 1000),
+                _QUOTED.get(name) or _QUOTED.setdefault(name, _quote(name)),
+                qmethod[1:-1],
+                qpath[1:-1],
+                status,
+                ms,
+                _quote(request_id),
+                "null" if user is None else _quote(user),
+                qmethod,
+                qpath,
+                status,
+                round(ms, 2),
+                "null" if remote is None else _quote(remote),
+            )
         )
-    else:
-        line = f"{_asctime(now)} INFO {logger.name}: {method} {path} {status} {ms:.1f}ms"
+    return "".join(out)
+
+
+def _text_lines(lines: Iterable[AccessFields]) -> str:
+    """What TextFormatter writes for these access records."""
+    out = []
+    for now, name, method, path, status, elapsed, request_id, user, _ in lines:
+        line = f"{_asctime(now)} INFO {name}: {method} {path} {status} {elapsed * 1000:.1f}ms"
         if request_id:
             line += f" rid={request_id} user={user or '-'}"
-        line += "\n"
-    with handler.lock:  # type: ignore[union-attr]
-        handler.stream.write(line)
-    return True
+        out.append(line + "\n")
+    return "".join(out)
 
 
 _QUOTED: dict[str, str] = {}
@@ -187,8 +190,8 @@ _METHODS = {m: f'"{m}"' for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     global _fast
-    handler = _stderr_handler()
-    _fast = (handler, fmt == "json") if isinstance(handler, BufferedStderrHandler) else None
+    handler = _stderr_handler(as_json=fmt == "json")
+    _fast = handler if isinstance(handler, BufferedStderrHandler) else None
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

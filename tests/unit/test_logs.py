@@ -1,0 +1,71 @@
+"""The access log's batch formatting writes exactly what the logging formatters would."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from app import logs
+from app.logs import JsonFormatter, TextFormatter
+
+ROWS: list[logs.AccessFields] = [
+    (
+        1767323045.678,
+        "app.access",
+        "GET",
+        "/api/v1/repos/a/b",
+        200,
+        0.0123456,
+        "rid-1",
+        None,
+        "1.2.3.4",
+    ),
+    (1767323045.999, "app.access", "POST", '/api/v1/"quoted"\\back', 201, 1.5, "r2", "alice", None),
+    (1767323046.0, "app.access", "BREW", "/ünï/cødé/\x01", 404, 0.0, "f" * 32, "bob", "::1"),
+    (1767323046.0005, "app.access", "DELETE", "/x", 500, 12.3456789, "a:b.c-d_e", None, "-"),
+]
+
+
+def _record(row: logs.AccessFields) -> logging.LogRecord:
+    now, name, method, path, status, elapsed, request_id, user, remote = row
+    record = logging.LogRecord(
+        name,
+        logging.INFO,
+        __file__,
+        1,
+        "%s %s %s %.1fms",
+        (method, path, status, elapsed * 1000),
+        None,
+    )
+    record.created = now
+    record.msecs = int((now - int(now)) * 1000)
+    fields = {
+        "request_id": request_id,
+        "user": user,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "remote": remote,
+    }
+    record.__dict__.update(fields)
+    return record
+
+
+@pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
+def test_json_lines_match_the_json_formatter(row: logs.AccessFields) -> None:
+    fast = logs._json_lines([row])
+    assert fast == JsonFormatter().format(_record(row)) + "\n"
+    json.loads(fast)
+
+
+def test_a_batch_is_its_lines_in_order() -> None:
+    assert logs._json_lines(ROWS) == "".join(logs._json_lines([row]) for row in ROWS)
+    assert logs._text_lines(ROWS) == "".join(logs._text_lines([row]) for row in ROWS)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
+def test_text_lines_match_the_text_formatter(row: logs.AccessFields) -> None:
+    assert logs._text_lines([row]) == TextFormatter().format(_record(row)) + "\n"
