@@ -10,7 +10,7 @@ from aiohttp import web
 from app.git.reader import ReaderPool
 from app.services.bootstrap import open_context
 from app.settings import Settings
-from app.web import api, events_ws, middlewares, ops, smart_http
+from app.web import api, events_ws, middlewares, ops, requestlog, smart_http
 from app.web.cors import setup_cors
 from app.web.guards import setup_guards
 from app.web.keys import CTX, SETTINGS
@@ -68,19 +68,17 @@ async def _readers(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=middlewares.stack(settings),
-        client_max_size=settings.api_max_body_bytes,
-    )
+    app = web.Application(client_max_size=settings.api_max_body_bytes)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_context)
     app.cleanup_ctx.append(_readers)
     setup_guards(app, settings)
-    app.on_response_prepare.append(middlewares.stamp_headers)
+    requestlog.setup(app)  # after the guards: it counts into their metrics
     # Routes: the API first, Smart HTTP's catch-all under /{owner}/{repo} last.
     api.add_routes(app)
     events_ws.setup(app)  # WebSocket /api/v1/events, its access cache, 1001 on shutdown
     ops.add_routes(app)
     smart_http.add_routes(app)
-    setup_cors(app, settings)  # last: it covers every /api route added above
+    setup_cors(app, settings)  # it covers every /api route added above
+    middlewares.install(app)  # at startup: the gateway in front of every route
     return app

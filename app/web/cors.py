@@ -9,12 +9,12 @@ Link and Retry-After headers are exposed to scripts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import aiohttp_cors
 from aiohttp import hdrs, web
 
 from app.settings import Settings
+from app.web.stamping import CORS_HOOK
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def setup_cors(app: web.Application, settings: Settings) -> int:
     Call it once, after all routes are added (the app factory does, last).
     """
     cors = aiohttp_cors.setup(app, defaults=options_for(settings))
-    _only_with_origin(app)
+    _take_response_hook(app)
     count = 0
     for resource in list(app.router.resources()):
         if not resource.canonical.startswith(CORS_PREFIXES):
@@ -77,22 +77,14 @@ def setup_cors(app: web.Application, settings: Settings) -> int:
     return count
 
 
-def _only_with_origin(app: web.Application) -> None:
-    """aiohttp-cors's on_response_prepare hook does nothing for a request without an
-    Origin header (CORS 6.1.1), but first resolves the route's CORS config on every
-    response: call it only when there is an Origin."""
+def _take_response_hook(app: web.Application) -> None:
+    """Move aiohttp-cors's on_response_prepare receiver to CORS_HOOK: the gateway and
+    `stamping.prepare` call it, and only for a request with an Origin header (without
+    one it does nothing, CORS 6.1.1, after resolving the route's config). Leaving it on
+    the signal would cost every response a signal dispatch (app/web/stamping.py)."""
     signal = app.on_response_prepare
-    for index, receiver in enumerate(signal):
+    for receiver in list(signal):
         owner = getattr(receiver, "__self__", None)  # the bound method of aiohttp-cors's config
         if owner is not None and type(owner).__module__.startswith("aiohttp_cors."):
-            signal[index] = _gated(receiver)
-
-
-def _gated(
-    receiver: Callable[[web.Request, web.StreamResponse], Awaitable[object]],
-) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        if hdrs.ORIGIN in request.headers:
-            await receiver(request, response)
-
-    return on_prepare
+            signal.remove(receiver)
+            app[CORS_HOOK] = receiver

@@ -30,6 +30,7 @@ from app.services.identity import BadCredentials, from_secret
 from app.store.records import Event
 from app.web.api.docs import doc
 from app.web.keys import CTX, PRINCIPAL
+from app.web.stamping import prepare
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         raise UpgradeRequired()
-    await ws.prepare(request)
+    await prepare(request, ws)
     session = Session(request, ws, principal)
     await _run(request, session)
     return ws

@@ -3,8 +3,7 @@ metrics) and where each lives: typed AppKeys, built by `setup_guards` in the app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from types import MappingProxyType
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -14,23 +13,6 @@ from app.ratelimit.policy import BackendHealth
 from app.settings import Settings, parse_rate
 from app.web.metrics import METRICS, Metrics
 
-
-class Exchange:
-    """Per-request facts shared by reference between a request and its clones (the
-    proxy-headers middleware clones it): what `on_response_prepare` stamps on every
-    response, whichever request object prepares it. One small object per request."""
-
-    __slots__ = ("rate_headers", "request_id")
-
-    def __init__(self) -> None:
-        self.request_id = ""
-        self.rate_headers: Mapping[str, str] = _NO_HEADERS
-
-
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-
-
-EXCHANGE = web.RequestKey("exchange", Exchange)
 LIMITS = web.AppKey("rate_limits", RateLimits)
 LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)
 ADMISSION = web.AppKey("git_admission", Admission)

@@ -11,5 +11,4 @@ from app.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 CTX = web.AppKey("ctx", AppContext)
 
-REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

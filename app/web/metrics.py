@@ -107,9 +107,6 @@ class Metrics:
             "githost_ratelimit_backend_errors", "rate-limit backend (Redis) failures", registry=r
         )
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http.observe(method, route, status, seconds)
-
 
 METRICS = web.AppKey("metrics", Metrics)
 
@@ -135,12 +132,3 @@ def websocket_connection(app: web.Application) -> Iterator[None]:
         yield
     finally:
         websocket_closed(app)
-
-
-def route_label(request: web.Request) -> str:
-    """The route template (bounded cardinality), never the raw path."""
-    info = request.match_info
-    if info.http_exception is not None:
-        return "unmatched"
-    resource = info.route.resource
-    return resource.canonical if resource is not None else "unmatched"

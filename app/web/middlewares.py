@@ -1,53 +1,66 @@
-"""The middleware stack: one aiohttp middleware (`gateway`) running these layers,
-outermost first (fused: each separate aiohttp middleware costs a call and a coroutine
-per request):
+"""The middleware stack: one gateway in front of every route, running these layers
+outermost first:
 
     proxy_headers -> request_log -> errors -> body_guard -> authenticate -> rate_limit
 
 - proxy_headers: X-Forwarded-For/-Proto/-Host, only from APP_TRUSTED_PROXIES (it
   clones the request, so it runs first and everything after sees the client's address).
-- request_log: request id, one access-log line, request metrics.
+- request_log: request id, one access-log line and request metrics (app.web.requestlog).
 - errors: AppError, validation errors and aiohttp's HTTP errors -> one JSON shape.
 - body_guard: /api bodies: 413 on a declared oversize, a deadline for slow senders.
 - authenticate: who is it? Guarded by the failed-login limiter (refusals come before
   any password is checked).
 - rate_limit: /api only, per user or per address, GitHub's X-RateLimit-* headers.
 
-`stamp_headers` (on_response_prepare) puts X-Request-ID and the rate-limit headers on
-every response, also those prepared by aiohttp itself or streamed by a handler.
+The gateway also stamps X-Request-ID, the rate-limit headers and (with an Origin) the
+CORS headers on the response (app/web/stamping.py; streaming handlers stamp their own).
+
+Why not aiohttp middlewares: with any middleware, aiohttp runs every request through a
+chain of partials and an extra coroutine of its own (`_fix_request_current_app`). On the
+trivial route of bench/middleware_bench.py that machinery was ~7% of the stack's
+throughput. So `install` wraps each route's handler instead, when the app starts (routes
+that tests add after create_app included), and sends what no route takes to `unrouted`,
+which answers 404 or 405 in the error shape through the same gateway. The layers, their
+order and what a client sees are those of a middleware stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import itertools
 import json
 import logging
 import random
 import re
+import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from time import perf_counter
+from typing import Any, NoReturn
 
-from aiohttp import hdrs, typedefs, web
+from aiohttp import hdrs, web
 from pydantic import ValidationError
 
-from app import logs
 from app.auth.access import ANONYMOUS, Principal
 from app.errors import AppError, BadRequest, Invalid, PayloadTooLarge, RateLimited
 from app.ratelimit import Decision, LoginGuard
 from app.services.identity import BadCredentials, principal_from_header
 from app.settings import Settings
-from app.web.guards import EXCHANGE, LIMITS, LOGIN_GUARD, Exchange
-from app.web.keys import CTX, PRINCIPAL, REQUEST_ID, SETTINGS
-from app.web.metrics import METRICS, route_label
+from app.web.guards import LIMITS, LOGIN_GUARD
+from app.web.keys import CTX, PRINCIPAL, SETTINGS
+from app.web.metrics import METRICS
+from app.web.requestlog import REQUEST_LOG, UNROUTED
 from app.web.responses import error_response
+from app.web.stamping import CORS_HOOK, EXCHANGE, Exchange, stamp_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = typedefs.Middleware
+Guarded = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 access_log = logging.getLogger("app.access")
 log = logging.getLogger(__name__)
 _random_bits = random.getrandbits
+_wall_clock = time.time
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a path, not a secret)
@@ -60,18 +73,39 @@ class RequestTimeout(AppError):
     default_message = "request body not received in time"
 
 
-def stack(settings: Settings) -> list[Middleware]:
-    """The middlewares in order, for `web.Application(middlewares=...)`: one function
-    (`gateway`) that runs the layers above in that order (each aiohttp middleware layer
-    costs a call and a coroutine per request)."""
-    return [gateway(settings)]
+def install(app: web.Application) -> None:
+    """Put the gateway in front of every route of `app` when it starts."""
+    app.on_startup.append(_guard_routes)
+
+
+async def _guard_routes(app: web.Application) -> None:
+    """on_startup (the router is frozen right after): wrap every handler, once."""
+    guard = gateway(app[SETTINGS])
+    app.router.add_route("*", "/{path:.*}", unrouted, name=UNROUTED)
+    for route in app.router.routes():
+        if not hasattr(route, "_handler"):  # aiohttp keeps a route's handler there
+            raise RuntimeError(f"cannot guard route {route!r}: unknown aiohttp route type")
+        route._handler = guard(route.handler)
+
+
+async def unrouted(request: web.Request) -> web.StreamResponse:
+    """What no route takes: 405 with Allow when a route has the path for other methods,
+    else 404 (what aiohttp's router answers, here in the error shape)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != UNROUTED:
+            _, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 class _Bound:
     """The app's protection objects, looked up once per app (they are set after `stack`
-    is called, by setup_guards)."""
+    is called, by setup_guards and setup_cors)."""
 
-    __slots__ = ("app", "guard", "limits", "metrics", "settings")
+    __slots__ = ("app", "cors", "guard", "limits", "log", "metrics", "settings")
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -79,39 +113,59 @@ class _Bound:
         self.metrics = app.get(METRICS)
         self.limits = app.get(LIMITS)
         self.guard = app.get(LOGIN_GUARD)
+        self.cors = app.get(CORS_HOOK)
+        self.log = app.get(REQUEST_LOG)
 
 
-def gateway(settings: Settings) -> Middleware:
+def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
     """proxy_headers -> request_log -> errors -> body_guard -> authenticate -> rate_limit,
-    fused into one middleware (the module docstring describes each layer)."""
-    networks = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
-    bound: _Bound | None = None
-    info_enabled = access_log.isEnabledFor
+    fused into one middleware (the module docstring describes each layer).
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    This runs on every request, so it is written for speed: locals over attributes,
+    no call that a line can replace, the per-request records processed in batches
+    (app.web.requestlog). bench/middleware_bench.py measures it against a bare app."""
+    networks = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
+    bound: _Bound | None = None  # this closure belongs to one app (_guard_routes)
+    id_prefix = secrets.token_hex(8)  # made at startup: a forked worker builds its own app
+    id_counter = itertools.count(_random_bits(32))
+
+    def guard(handler: Handler) -> Guarded:
+        # a partial, not a wrapper coroutine: one coroutine per request, gate's own
+        # (update_wrapper keeps the handler's @doc for the OpenAPI document)
+        guarded = functools.partial(gate, handler=handler)
+        functools.update_wrapper(guarded, handler)
+        return guarded
+
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal bound
-        exchange = request[EXCHANGE] = Exchange()
+        b = bound
+        if b is None:
+            b = bound = _Bound(request.app)
+        # request log: the id first, so that every answer below carries it
+        given = request.headers.get("X-Request-ID")
+        request_id = (
+            given
+            if given is not None and _REQUEST_ID_RE.match(given)
+            # 32 hex digits: this process's random prefix and a counter (ids are
+            # unique, not secrets; formatting 128 random bits cost twice as much)
+            else f"{id_prefix}{next(id_counter):016x}"
+        )
+        exchange = request[EXCHANGE] = Exchange(request_id)
         # proxy headers: the clone shares `exchange` with the request aiohttp prepares
         if networks and _trusted(request.remote, networks):
             request = _forwarded(request, networks)
-        b = bound
-        if b is None or b.app is not request.app:
-            b = bound = _Bound(request.app)
-        # request log
-        exchange.request_id = request[REQUEST_ID] = request_id = _request_id(request)
         metrics = b.metrics
         if metrics is not None:
             metrics.in_flight_count += 1
-        started = time.perf_counter()
+        started = perf_counter()
         status = 500
         who: Principal | None = None  # only the gateway sets PRINCIPAL: no lookup at the end
+        method = request.method
+        path = request.path
         try:
             try:
                 # body_guard -> authenticate -> rate_limit -> the handler (inline)
-                method = request.method
-                path = request.path
-                if method in _BODY_METHODS and path.startswith("/api/"):
+                if method in _BODY_METHODS and path[:5] == "/api/":
                     await _read_body(request, b.settings)
                 if path in OPS_PATHS:  # probes, scrapers: no user (/metrics has its own token)
                     request[PRINCIPAL] = who = ANONYMOUS
@@ -128,28 +182,25 @@ def gateway(settings: Settings) -> Middleware:
                     ):
                         login = await _login_guard(request, guard, header, address, b)
                     try:
-                        principal = (
+                        who = (
                             ANONYMOUS
                             if header is None
                             else await principal_from_header(b.app[CTX], header)
                         )
-                        request[PRINCIPAL] = who = principal
+                        request[PRINCIPAL] = who
                         limits = b.limits  # rate limit: /api only (git has admission control)
-                        if (
-                            limits is not None
-                            and path.startswith("/api/")
-                            and method != hdrs.METH_OPTIONS
-                        ):
-                            user_id = principal.user.id if principal.user else None
-                            now = limits.check_now(user_id=user_id, address=address)
+                        if limits is not None and path[:5] == "/api/" and method != "OPTIONS":
+                            user = who.user
+                            user_id = None if user is None else user.id
+                            now = limits.check_now(user_id, address)
                             # False: not answerable in process, ask the backend (Redis)
                             decision = (
-                                await limits.check(user_id=user_id, address=address)
-                                if now is False
-                                else now
+                                now
+                                if now is not False
+                                else await limits.check(user_id=user_id, address=address)
                             )
                             if decision is not None:  # None: the backend failed open
-                                exchange.rate_headers = decision.headers()
+                                exchange.rate_headers = decision.header_pairs()
                                 if not decision.allowed:
                                     _refuse(b, decision, user_id, address)
                         response = await handler(request)
@@ -168,21 +219,39 @@ def gateway(settings: Settings) -> Middleware:
             except Exception as exc:
                 response = _error(request, exc)
             status = response.status
+            if not response.prepared:  # else the handler stamped it (stamping.prepare)
+                headers = response.headers
+                headers.add("X-Request-ID", request_id)  # nobody else sets it
+                if exchange.rate_headers is not None:
+                    headers.extend(exchange.rate_headers)
+                if b.cors is not None and hdrs.ORIGIN in request.headers:
+                    await b.cors(request, response)
             return response
-        except web.HTTPException as exc:
+        except web.HTTPException as exc:  # a redirect raised by aiohttp or a handler
             status = exc.status
-            exc.headers["X-Request-ID"] = request_id
+            stamp_response(exc, exchange)
+            if b.cors is not None and hdrs.ORIGIN in request.headers:
+                await b.cors(request, exc)
             raise
         finally:
-            elapsed = time.perf_counter() - started
-            user = who.user.login if who is not None and who.user else None
             if metrics is not None:
                 metrics.in_flight_count -= 1
-                metrics.http.observe(request.method, route_label(request), status, elapsed)
-            if info_enabled(logging.INFO):
-                _access_line(request, status, elapsed, request_id, user)
+            if b.log is not None:  # the access line and request metrics, in batches
+                b.log.rows.append(
+                    (
+                        _wall_clock(),
+                        perf_counter() - started,
+                        method,
+                        path,
+                        request.remote,
+                        request.match_info,
+                        status,
+                        request_id,
+                        who,
+                    )
+                )
 
-    return middleware
+    return guard
 
 
 # --- proxy headers ------------------------------------------------------------------
@@ -238,48 +307,6 @@ def _forwarded(request: web.Request, networks: Sequence[Network]) -> web.Request
 
 
 # --- request log --------------------------------------------------------------------
-
-
-def _request_id(request: web.Request) -> str:
-    given = request.headers.get("X-Request-ID")
-    if given and _REQUEST_ID_RE.match(given):
-        return given
-    # 128 random bits without a getrandom system call per request (ids are unique, not
-    # secrets; the random module reseeds itself in forked children)
-    return f"{_random_bits(128):032x}"
-
-
-def _access_line(
-    request: web.Request, status: int, elapsed: float, request_id: str, user: str | None
-) -> None:
-    """One access line (logs.access_line writes it directly when it can)."""
-    path = request.path  # never the query string: it may hold access_token
-    method, remote = request.method, request.remote
-    if logs.request_line(access_log, method, path, status, elapsed, request_id, user, remote):
-        return
-    message = f"{request.method} {path} {status} {elapsed * 1000:.1f}ms"
-    fields: dict[str, object] = {
-        "request_id": request_id,
-        "user": user,
-        "method": request.method,
-        "path": path,
-        "status": status,
-        "duration_ms": round(elapsed * 1000, 2),
-        "remote": request.remote,
-    }
-    access_log.info("%s", message, extra=fields)
-
-
-async def stamp_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    """on_response_prepare: X-Request-ID and X-RateLimit-* on every response."""
-    exchange = request.get(EXCHANGE)
-    if exchange is None:
-        return
-    headers = response.headers
-    if exchange.request_id and "X-Request-ID" not in headers:
-        headers["X-Request-ID"] = exchange.request_id
-    for name, value in exchange.rate_headers.items():
-        headers.setdefault(name, value)
 
 
 # --- errors -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from app.git.process import run_git
 from app.web.guards import LIMITER_HEALTH, LIMITS
 from app.web.keys import CTX, SETTINGS
 from app.web.metrics import METRICS
+from app.web.requestlog import REQUEST_LOG
 
 GIT_CHECK_TTL = 5.0
 CHECK_TIMEOUT = 3.0
@@ -84,6 +85,7 @@ async def metrics(request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "").partition(" ")[2].strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise web.HTTPUnauthorized(reason="metrics need the metrics token")
+    request.app[REQUEST_LOG].drain()  # the requests answered since the last batch
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

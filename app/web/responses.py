@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from app.errors import AppError, RateLimited, Unauthorized, Unavailable
-from app.web.keys import REQUEST_ID
+from app.web.stamping import EXCHANGE
 
 REALM = 'Basic realm="githost", charset="UTF-8"'
 
@@ -22,7 +22,8 @@ def error_response(request: web.Request, error: AppError) -> web.Response:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized) and not is_api(request):
         headers["WWW-Authenticate"] = REALM
-    request_id = request.get(REQUEST_ID, "")
+    exchange = request.get(EXCHANGE)
+    request_id = exchange.request_id if exchange is not None else ""
     if not is_api(request):
         return web.Response(
             status=error.status,

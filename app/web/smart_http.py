@@ -42,6 +42,7 @@ from app.services.repos import resolve
 from app.store.records import Repo
 from app.web.git_ops import flushed, git_operation, read_within, write_within
 from app.web.keys import CTX, PRINCIPAL
+from app.web.stamping import prepare
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -248,7 +249,7 @@ async def _stream_out(
                 raise BadRequest("git could not serve this request")
             raise GitServiceFailed()
     response = web.StreamResponse(headers={"Content-Type": content_type, **_NO_CACHE})
-    await response.prepare(request)
+    await prepare(request, response)
     idle = request.app[CTX].settings.git_idle_timeout
     if preamble or first:
         await write_within(response, preamble + first, idle)

@@ -16,6 +16,7 @@ from app.services.context import AppContext
 from app.store.records import User
 from app.web.git_ops import flushed
 from app.web.keys import CTX, PRINCIPAL, SETTINGS
+from app.web.stamping import prepare
 
 PREFIX = "/api/v1"
 Model = TypeVar("Model", bound=BaseModel)
@@ -168,7 +169,7 @@ async def stream_response(
     fails before writing anything still gets an error status instead of a cut 200."""
     try:
         first = await anext(chunks, b"")
-        await response.prepare(request)
+        await prepare(request, response)
         await response.write(first)
         async for chunk in chunks:
             await response.write(chunk)
