@@ -6,8 +6,9 @@ second, before /metrics is scraped, and at shutdown. Done per request inline, fo
 and counting were a fifth of the middleware stack's cost on a trivial route
 (bench/middleware_bench.py), most of it call overhead a batch does not pay.
 
-The lines stay in order and carry the time each request ended; they reach standard
-error at most `DRAIN_INTERVAL` plus the log handler's own flush interval (0.2 s) later.
+The access lines stay in order and carry the time each request ended; they reach
+standard error at most `DRAIN_INTERVAL` plus the log handler's own flush interval
+(0.2 s) later, so another logger's line of those 0.3 s may come before them.
 A process killed with SIGKILL loses the lines of its last ~0.3 s; SIGTERM loses none.
 """
 

@@ -155,3 +155,22 @@ def test_only_settings_and_the_git_environment_read_os_environ() -> None:
             ):
                 wrong.append(f"app/{relative}:{node.lineno} os.{node.attr}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_responses_are_prepared_through_stamping() -> None:
+    """No on_response_prepare receivers stamp headers (app/web/stamping.py): a handler
+    that prepares its own response must call stamping.prepare, which stamps X-Request-ID,
+    the rate-limit and CORS headers first."""
+    offenders = []
+    for name, path, tree in _modules():
+        if path.name == "stamping.py":
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "prepare"
+                and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "stamping")
+            ):
+                offenders.append(f"{name}:{node.lineno}")
+    assert offenders == []
