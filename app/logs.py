@@ -131,12 +131,25 @@ def write_access_lines(logger: logging.Logger, lines: Iterable[AccessFields]) ->
 
 
 # JsonFormatter's keys and spacing for an access record (json.dumps of the same dict;
-# duration_ms is written "%.2f", the same number as its round(ms, 2), at half the cost)
-_JSON_LINE = (
-    '{"time": "%s.%03d+00:00", "level": "INFO", "logger": %s, "message": "%s %s %d %.1fms",'
-    ' "request_id": %s, "user": %s, "method": %s, "path": %s, "status": %d,'
-    ' "duration_ms": %.2f, "remote": %s}\n'
-)
+# duration_ms is written "%.2f", the same number as its round(ms, 2), at half the cost).
+# What depends only on (logger, method, path, status) is quoted once and cached.
+_JSON_LINE = '{"time": "%s.%03d%s%.1fms", "request_id": %s, "user": %s%s%.2f, "remote": %s}\n'
+_JSON_PARTS: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+_JSON_PARTS_MAX = 4096
+
+
+def _json_parts(name: str, method: str, path: str, status: int) -> tuple[str, str]:
+    """The two fixed pieces of a line: from the time's offset to the message's duration,
+    and from the user to duration_ms."""
+    if len(_JSON_PARTS) >= _JSON_PARTS_MAX:  # paths are many: keep the cache bounded
+        _JSON_PARTS.clear()
+    qmethod, qpath = _quote(method), _quote(path)
+    parts = _JSON_PARTS[name, method, path, status] = (
+        f'+00:00", "level": "INFO", "logger": {_quote(name)},'
+        f' "message": "{qmethod[1:-1]} {qpath[1:-1]} {status} ',
+        f', "method": {qmethod}, "path": {qpath}, "status": {status}, "duration_ms": ',
+    )
+    return parts
 
 
 def _json_lines(lines: Iterable[AccessFields]) -> str:
@@ -144,29 +157,25 @@ def _json_lines(lines: Iterable[AccessFields]) -> str:
     values: tests/unit/test_logs.py compares the two), in one loop for a whole batch."""
     out = []
     second, stamp = -1, ""
+    parts = _JSON_PARTS
     for now, name, method, path, status, elapsed, request_id, user, remote in lines:
         whole = int(now)
         if whole != second:
             second, stamp = whole, _iso_utc(whole)[:19]
         ms = elapsed * 1000
-        # the usual methods need no escaping; the path is escaped once, for both
-        qmethod = _METHODS.get(method) or _quote(method)
-        qpath = _quote(path)
+        head, tail = parts.get((name, method, path, status)) or _json_parts(
+            name, method, path, status
+        )
         out.append(
             _JSON_LINE
             % (
                 stamp,
                 int((now - whole) * 1000),
-                _QUOTED.get(name) or _QUOTED.setdefault(name, _quote(name)),
-                qmethod[1:-1],
-                qpath[1:-1],
-                status,
+                head,
                 ms,
                 _quote(request_id),
                 "null" if user is None else _quote(user),
-                qmethod,
-                qpath,
-                status,
+                tail,
                 ms,
                 "null" if remote is None else _quote(remote),
             )
@@ -183,10 +192,6 @@ def _text_lines(lines: Iterable[AccessFields]) -> str:
             line += f" rid={request_id} user={user or '-'}"
         out.append(line + "\n")
     return "".join(out)
-
-
-_QUOTED: dict[str, str] = {}
-_METHODS = {m: f'"{m}"' for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:

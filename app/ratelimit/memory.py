@@ -13,44 +13,47 @@ from collections.abc import Callable
 from app.ratelimit.base import Decision, fixed_headers
 
 
-class _Window:
-    __slots__ = ("fixed", "hits", "limit", "reset")
+class _Window(Decision):
+    """A key's window, kept up to date in place: it is also the decision `hit_now`
+    returns (no new object per request)."""
+
+    __slots__ = ()
 
     def __init__(self, limit: int, reset: float) -> None:
-        self.hits = 0
-        self.limit = limit
-        self.reset = reset
-        self.fixed = fixed_headers(limit, reset)  # formatted once per window
+        super().__init__(True, limit, 0, reset, fixed_headers(limit, reset))
 
 
 class MemoryLimiter:
     def __init__(self, *, max_keys: int = 200_000, clock: Callable[[], float] = time.time) -> None:
-        # updated in place: no new object per request
         self._windows: dict[str, _Window] = {}
         self._max_keys = max_keys
         self._clock = clock
         self._next_sweep = 0.0
 
     async def hit(self, key: str, limit: int, period: int, cost: int = 1) -> Decision:
-        return self.hit_now(key, limit, period, cost)
+        window = self.hit_now(key, limit, period, cost)
+        # a copy: an awaiting caller may read it after later hits on the key
+        return Decision(window.allowed, window.limit, window.used, window.reset, window.fixed)
 
     def hit_now(self, key: str, limit: int, period: int, cost: int = 1) -> Decision:
-        """Synchronous: the memory backend never waits."""
+        """Synchronous (the memory backend never waits). The decision returned is the
+        key's live window: read it before the next hit on the key (the gateway reads it
+        at once); `hit` returns a copy."""
         now = self._clock()
         window = self._windows.get(key)
-        if window is None or window.reset <= now:
+        if window is None or window.reset <= now or window.limit != limit:
             self._make_room(now)
             window = self._windows[key] = _Window(limit, now + period)
-        window.hits = used = window.hits + cost
-        fixed = window.fixed if window.limit == limit else None
-        return Decision(used <= limit, limit, used, window.reset, fixed)
+        window.used = used = window.used + cost
+        window.allowed = used <= limit
+        return window
 
     async def peek(self, key: str, limit: int, period: int) -> Decision:
         now = self._clock()
         window = self._windows.get(key)
         if window is None or window.reset <= now:
             return Decision(limit > 0, limit, 0, now + period)
-        return Decision(window.hits < limit, limit, window.hits, window.reset)
+        return Decision(window.used < limit, limit, window.used, window.reset)
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)

@@ -80,3 +80,15 @@ def test_two_decimal_durations_are_the_rounded_numbers() -> None:
     for _ in range(20000):
         ms = rng.choice((rng.random(), rng.random() * 1000, rng.random() * 1e6))
         assert float("%.2f" % ms) == round(ms, 2)  # noqa: UP031 (the formatting under test)
+
+
+def test_cached_line_parts_stay_right_and_bounded() -> None:
+    first = ROWS[0]
+    again = (first[0] + 1.5, *first[1:5], 0.5, "other-id", "carol", "5.6.7.8")
+    for row in (first, again, first):  # the second and third use the cached parts
+        slow = JsonFormatter().format(_record(row)) + "\n"
+        assert json.loads(logs._json_lines([row])) == json.loads(slow)
+    many = [(*first[:3], f"/p/{i}", *first[4:]) for i in range(logs._JSON_PARTS_MAX + 10)]
+    lines = logs._json_lines(many).splitlines()
+    assert [json.loads(line)["path"] for line in lines] == [row[3] for row in many]
+    assert len(logs._JSON_PARTS) <= logs._JSON_PARTS_MAX
