@@ -219,6 +219,7 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
             status = response.status
             if not response.prepared:  # else the handler stamped it (stamping.prepare)
                 headers = response.headers
+                # stamping.stamp_response, inlined: this is every request's path
                 headers.add("X-Request-ID", request_id)  # nobody else sets it
                 if exchange.rate_headers is not None:
                     headers.extend(exchange.rate_headers)
