@@ -56,7 +56,6 @@ from app.web.stamping import CORS_HOOK, EXCHANGE, Exchange, stamp_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Guarded = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
-access_log = logging.getLogger("app.access")
 log = logging.getLogger(__name__)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
@@ -100,8 +99,8 @@ async def unrouted(request: web.Request) -> web.StreamResponse:
 
 
 class _Bound:
-    """The app's protection objects, looked up once per app (they are set after `stack`
-    is called, by setup_guards and setup_cors)."""
+    """The app's protection objects, looked up once per app at its first request (they
+    are set by setup_guards, requestlog.setup and setup_cors)."""
 
     __slots__ = ("app", "cors", "guard", "limits", "log", "metrics", "settings")
 
@@ -117,7 +116,8 @@ class _Bound:
 
 def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
     """proxy_headers -> request_log -> errors -> body_guard -> authenticate -> rate_limit,
-    fused into one middleware (the module docstring describes each layer).
+    fused into one function put in front of each route (the module docstring says why
+    and describes each layer).
 
     This runs on every request, so it is written for speed: locals over attributes,
     no call that a line can replace, the per-request records processed in batches
@@ -229,7 +229,7 @@ def gateway(settings: Settings) -> Callable[[Handler], Guarded]:
         except web.HTTPException as exc:  # a redirect raised by aiohttp or a handler
             status = exc.status
             stamp_response(exc, exchange)
-            if b.cors is not None and hdrs.ORIGIN in request.headers:
+            if b.cors is not None and _ORIGIN in request.headers:
                 await b.cors(request, exc)
             raise
         finally:

@@ -43,8 +43,8 @@ class RequestLog:
     def __init__(self, metrics: Metrics | None) -> None:
         self.metrics = metrics
         self.rows: deque[Row] = deque()
-        # route -> its template: a route lives as long as the app (unmatched requests
-        # have a system route each, and are never cached)
+        # route -> its template (routes live as long as the app; requests no route takes
+        # all reach the one catch-all route, labelled "unmatched")
         self.labels: dict[web.AbstractRoute, str] = {}
 
     def drain(self) -> None:
@@ -73,9 +73,8 @@ class RequestLog:
     def label(self, route: web.AbstractRoute) -> str:
         """The route's template (bounded cardinality), never the raw path; cached."""
         resource = route.resource
-        if resource is None or resource.name == UNROUTED:
-            return "unmatched"
-        label = self.labels[route] = resource.canonical
+        label = "unmatched" if resource is None or resource.name == UNROUTED else resource.canonical
+        self.labels[route] = label
         return label
 
 
